@@ -1,0 +1,1 @@
+//! Programmable mock HTTP backends.

@@ -1,0 +1,1 @@
+//! Gateway API and BackendTrafficPolicy: types, attachment, precedence, merge and status.

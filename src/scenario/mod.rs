@@ -1,0 +1,1 @@
+//! Scenario files: YAML with locations, the object model and located errors.
