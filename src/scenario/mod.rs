@@ -1,1 +1,7 @@
 //! Scenario files: YAML with locations, the object model and located errors.
+
+pub mod check;
+pub mod decode;
+pub mod diag;
+pub mod duration;
+pub mod yaml;
