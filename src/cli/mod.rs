@@ -1,8 +1,18 @@
 //! Command-line interface: clap commands and flags, no logic.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::policy::explain::Explanation;
+use crate::scenario::diag::Diagnostic;
+use crate::scenario::inputs::Inputs;
+
+/// Exit code: every expectation held / the command succeeded.
+const EXIT_OK: u8 = 0;
+/// Exit code: invalid input or usage.
+const EXIT_INVALID: u8 = 2;
 
 /// Chaos and resilience testing for Envoy Gateway BackendTrafficPolicies.
 #[derive(Debug, Parser)]
@@ -13,10 +23,111 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Check scenario and manifest files without running anything (each file with its includes).
+    Validate {
+        /// Files or folders (a folder checks every *.yaml in it).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print each policy's status and the effective policy of every route rule.
+    Explain {
+        /// A file, or a folder whose YAML files form one set of manifests.
+        path: PathBuf,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    let code = match cli.command {
+        Command::Validate { paths } => validate(&paths),
+        Command::Explain { path, output } => explain(path, output),
+    };
+    ExitCode::from(code)
+}
+
+fn validate(paths: &[PathBuf]) -> u8 {
+    let mut files = Vec::new();
+    for path in paths {
+        match crate::scenario::load::files_in(path) {
+            Ok(found) => files.extend(found),
+            Err(e) => {
+                eprintln!("{e}");
+                return EXIT_INVALID;
+            }
+        }
+    }
+    let mut failed = 0;
+    for file in &files {
+        match Inputs::load(std::slice::from_ref(file)) {
+            Ok(inputs) => {
+                print_warnings(&inputs.warnings);
+                let objects = &inputs.objects;
+                println!(
+                    "ok    {} ({} gateways, {} routes, {} policies{})",
+                    file.display(),
+                    objects.gateways.len(),
+                    objects.http_routes.len()
+                        + objects.grpc_routes.len()
+                        + objects.tcp_routes.len()
+                        + objects.udp_routes.len()
+                        + objects.tls_routes.len(),
+                    objects.policies.len(),
+                    if objects.scenarios.is_empty() {
+                        ""
+                    } else {
+                        ", scenario"
+                    },
+                );
+            }
+            Err((errors, warnings)) => {
+                print_warnings(&warnings);
+                eprintln!("{errors}");
+                println!("error {} ({} problems)", file.display(), errors.len());
+                failed += 1;
+            }
+        }
+    }
+    println!("{} files checked, {failed} with errors", files.len());
+    if failed > 0 { EXIT_INVALID } else { EXIT_OK }
+}
+
+fn explain(path: PathBuf, output: Output) -> u8 {
+    let inputs = match Inputs::load(&[path]) {
+        Ok(inputs) => inputs,
+        Err((errors, warnings)) => {
+            print_warnings(&warnings);
+            eprintln!("{errors}");
+            return EXIT_INVALID;
+        }
+    };
+    print_warnings(&inputs.warnings);
+    let analysis = inputs.analyze();
+    let explanation = Explanation::new(&analysis.topology, &analysis.resolution);
+    match output {
+        Output::Text => print!("{}", explanation.to_text()),
+        Output::Json => match serde_json::to_string_pretty(&explanation) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("cannot render JSON: {e}");
+                return EXIT_INVALID;
+            }
+        },
+    }
+    EXIT_OK
+}
+
+fn print_warnings(warnings: &[Diagnostic]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
 }

@@ -189,6 +189,8 @@ mod tests {
         let doc = source("spec:\n  name: a\n  inner: {count: 3}\n");
         let value = doc.doc.value["spec"].clone();
         let outer: Outer = decode(&doc, "spec", &value).unwrap();
+        assert_eq!(outer.name, "a");
+        assert!(outer.items.is_empty());
         assert_eq!(outer.inner.unwrap().count, 3);
     }
 

@@ -4,4 +4,6 @@ pub mod check;
 pub mod decode;
 pub mod diag;
 pub mod duration;
+pub mod inputs;
+pub mod load;
 pub mod yaml;

@@ -1,0 +1,64 @@
+//! A validated set of inputs: the files of one scenario (or manifest folder) loaded, checked and
+//! resolved into the policy outcome that every command works from.
+
+use std::path::PathBuf;
+
+use super::diag::{Diagnostic, Diagnostics};
+use super::load::{files_in, load_files};
+use crate::policy::objects::ObjectSet;
+use crate::policy::resolve::{Resolution, resolve};
+use crate::policy::topology::Topology;
+use crate::policy::translate::translation_errors;
+
+/// Loaded and checked inputs, with warnings for things that were skipped.
+#[derive(Debug)]
+pub struct Inputs {
+    pub objects: ObjectSet,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The policy picture of a set of inputs.
+#[derive(Debug)]
+pub struct Analysis {
+    pub topology: Topology,
+    pub resolution: Resolution,
+}
+
+impl Inputs {
+    /// Loads the files behind `paths` (folders contribute their YAML files) as one set.
+    pub fn load(paths: &[PathBuf]) -> Result<Inputs, (Diagnostics, Vec<Diagnostic>)> {
+        let mut files = Vec::new();
+        let mut errors = Diagnostics::default();
+        for path in paths {
+            match files_in(path) {
+                Ok(found) => files.extend(found),
+                Err(e) => errors.push(e),
+            }
+        }
+        let loaded = load_files(&files);
+        errors.extend(loaded.errors);
+        if errors.is_empty() {
+            Ok(Inputs {
+                objects: loaded.objects,
+                warnings: loaded.warnings,
+            })
+        } else {
+            Err((errors, loaded.warnings))
+        }
+    }
+
+    /// Resolves attachment, precedence and status of every policy.
+    pub fn analyze(&self) -> Analysis {
+        let topology = Topology::build(&self.objects);
+        let resolution = resolve(
+            &topology,
+            &self.objects.policies,
+            &self.objects.reference_grants,
+            &translation_errors,
+        );
+        Analysis {
+            topology,
+            resolution,
+        }
+    }
+}

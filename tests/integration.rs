@@ -1,0 +1,6 @@
+//! chaosgate's integration tests, one binary (see tests/integration/).
+
+mod integration {
+    pub mod conformance;
+    pub mod support;
+}

@@ -1,0 +1,19 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+
+use chaosgate::policy::explain::Explanation;
+use chaosgate::scenario::inputs::Inputs;
+
+/// The read-only `shared/` folder beside the project root.
+pub fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+/// Runs `explain` in-process on the given files and returns its JSON form.
+pub fn explain_json(paths: &[PathBuf]) -> Result<serde_json::Value, String> {
+    let inputs = Inputs::load(paths).map_err(|(errors, _)| errors.to_string())?;
+    let analysis = inputs.analyze();
+    let explanation = Explanation::new(&analysis.topology, &analysis.resolution);
+    serde_json::to_value(explanation).map_err(|e| e.to_string())
+}
