@@ -2,5 +2,6 @@
 
 mod integration {
     pub mod conformance;
+    pub mod explain_snapshots;
     pub mod support;
 }

@@ -4,7 +4,7 @@
 //! The order of operations follows Envoy Gateway v1.9.0 closely on purpose: which policy wins a
 //! conflict, which condition a status carries and in what order all fall out of it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -124,8 +124,8 @@ struct Resolver<'a> {
     grants: &'a [Object<ReferenceGrantSpec>],
     translate: TranslateFn<'a>,
     rules: Vec<RuleOutcome>,
-    /// TCP/UDP: which fields are set, by which policy.
-    l4_fields: Vec<BTreeMap<String, usize>>,
+    /// TCP/UDP: which fields are set, by which policy, in the order they were set.
+    l4_fields: Vec<Vec<(String, usize)>>,
     gateway_attached: Vec<bool>,
     gateway_listeners_attached: Vec<BTreeSet<String>>,
     listener_set_attached: HashMap<(String, String), (bool, BTreeSet<String>)>,
@@ -157,7 +157,7 @@ impl<'a> Resolver<'a> {
             .collect::<Vec<_>>();
         Resolver {
             topology,
-            l4_fields: vec![BTreeMap::new(); rules.len()],
+            l4_fields: vec![Vec::new(); rules.len()],
             rules,
             grants,
             translate,
@@ -242,7 +242,7 @@ impl<'a> Resolver<'a> {
     fn finish(mut self) -> Resolution {
         for (i, rule) in self.rules.iter_mut().enumerate() {
             let mut sources: Vec<usize> = Vec::new();
-            for &p in self.l4_fields[i].values() {
+            for &(_, p) in &self.l4_fields[i] {
                 if !sources.contains(&p) {
                     sources.push(p);
                 }
@@ -852,10 +852,10 @@ impl<'a> Resolver<'a> {
             let Some(value) = spec.get(field) else {
                 continue;
             };
-            if failed.contains(&field) || self.l4_fields[i].contains_key(field) {
+            if failed.contains(&field) || self.l4_fields[i].iter().any(|(f, _)| f == field) {
                 continue;
             }
-            self.l4_fields[i].insert(field.to_string(), policy);
+            self.l4_fields[i].push((field.to_string(), policy));
             if let Value::Object(map) = &mut self.rules[i].effective {
                 map.insert(field.to_string(), value.clone());
             }
