@@ -39,6 +39,9 @@ pub struct RouteReport {
     pub rule: usize,
     pub rule_name: Option<String>,
     pub gateway: String,
+    /// `namespace/name` of the ListenerSet that contributed the listener, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listener_set: Option<String>,
     pub listener: String,
     pub cluster: String,
     pub policy: Option<String>,
@@ -99,7 +102,10 @@ impl Explanation {
                     ),
                     None => format!("{} {}/{} rule {}", r.kind, r.namespace, r.name, r.rule),
                 };
-                let listener = format!("{}/{}", r.gateway, r.listener);
+                let listener = match &r.listener_set {
+                    Some(set) => format!("{}/{set}/{}", r.gateway, r.listener),
+                    None => format!("{}/{}", r.gateway, r.listener),
+                };
                 let policy = match (&r.policy, &r.merged_with, r.direct_response) {
                     (_, _, Some(status)) => format!(
                         "direct response {status} ({} failed)",
@@ -224,6 +230,10 @@ fn route_report(
         rule: a.rule,
         rule_name: rule.name.clone(),
         gateway: gateway.meta.key(),
+        listener_set: gateway.listeners[a.listener]
+            .listener_set
+            .as_ref()
+            .map(|(ns, name)| format!("{ns}/{name}")),
         listener: gateway.listeners[a.listener].listener.name.clone(),
         cluster: route.cluster_name(a.rule),
         policy: outcome.policy.map(key),

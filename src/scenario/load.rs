@@ -1,6 +1,6 @@
 //! Reading input files: YAML documents → typed objects, following `manifests:` includes.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -58,6 +58,8 @@ pub fn load_files(files: &[PathBuf]) -> Loaded {
 struct Loader {
     out: Loaded,
     seen: HashSet<PathBuf>,
+    /// Where each object (`apiVersion group`, kind, namespace, name) was first defined.
+    defined: HashMap<(String, String, String, String), String>,
 }
 
 impl Loader {
@@ -179,6 +181,38 @@ impl Loader {
                 None
             }
         };
+        if let Some(meta) = &meta {
+            let value = &source.doc.value;
+            let api_version = value["apiVersion"].as_str().unwrap_or_default();
+            let group = api_version
+                .rsplit_once('/')
+                .map_or("", |(g, _)| g)
+                .to_string();
+            let kind = value["kind"].as_str().unwrap_or_default().to_string();
+            let key = (
+                group,
+                kind.clone(),
+                meta.namespace.clone(),
+                meta.name.clone(),
+            );
+            let here = format!(
+                "{}:{}:{}",
+                source.file.display(),
+                source.doc.start.line,
+                source.doc.start.col
+            );
+            if let Some(first) = self.defined.get(&key) {
+                self.out.errors.push(source.error(
+                    "metadata.name",
+                    format!(
+                        "duplicate {kind} {}/{}: already defined at {first}",
+                        meta.namespace, meta.name
+                    ),
+                ));
+                return None;
+            }
+            self.defined.insert(key, here);
+        }
         meta.filter(|_| ok)
     }
 
