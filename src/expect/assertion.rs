@@ -300,7 +300,9 @@ impl<'a> Parser<'a> {
             if !is_decimal(number) {
                 return Err(self.error_at(
                     at,
-                    format!("invalid percentage `{token}`: expected a number before `%`, such as 99.9%"),
+                    format!(
+                        "invalid percentage `{token}`: expected a number before `%`, such as 99.9%"
+                    ),
                 ));
             }
             let percent = parse_decimal(number).map_err(|m| self.error_at(at, m))?;
@@ -401,9 +403,11 @@ fn check_kind(metric: &Metric, threshold: &Threshold) -> Result<(), String> {
         (MetricKind::Count, Threshold::Percent { .. } | Threshold::Duration(_)) => Err(format!(
             "`{metric}` is a count: compare it with a plain number such as 100; for a share use a rate metric"
         )),
-        (MetricKind::PerSecond, Threshold::Percent { .. } | Threshold::Duration(_)) => Err(
-            format!("`{metric}` is requests per second: compare it with a plain number such as 250"),
-        ),
+        (MetricKind::PerSecond, Threshold::Percent { .. } | Threshold::Duration(_)) => {
+            Err(format!(
+                "`{metric}` is requests per second: compare it with a plain number such as 250"
+            ))
+        }
         _ => Ok(()),
     }
 }

@@ -180,7 +180,9 @@ impl StatusSelector {
     /// Parses `503` (100..=599) or `5xx` (1xx..5xx).
     pub fn parse(text: &str) -> Result<Self, String> {
         let invalid = || {
-            format!("invalid status `{text}`: expected a status code from 100 to 599 or a class from 1xx to 5xx")
+            format!(
+                "invalid status `{text}`: expected a status code from 100 to 599 or a class from 1xx to 5xx"
+            )
         };
         let bytes = text.as_bytes();
         if bytes.len() != 3 || !bytes[0].is_ascii_digit() {
@@ -299,9 +301,7 @@ pub(super) fn metric_from_parts(name: &str, arg: Option<&str>) -> Result<Metric,
     if let Some(metric) = plain {
         return match arg {
             None => Ok(metric),
-            Some(_) => Err(MetricError::Argument(format!(
-                "`{name}` takes no argument"
-            ))),
+            Some(_) => Err(MetricError::Argument(format!("`{name}` takes no argument"))),
         };
     }
     let example = match name {

@@ -8,8 +8,7 @@ mod metric;
 
 pub use assertion::{Assertion, AssertionError, Op, Threshold, format_duration};
 pub use metric::{
-    LatencyStat, METRIC_NAMES, Metric, MetricKind, RESPONSE_FLAGS, ResponseFlagName,
-    StatusSelector,
+    LatencyStat, METRIC_NAMES, Metric, MetricKind, RESPONSE_FLAGS, ResponseFlagName, StatusSelector,
 };
 
 #[cfg(test)]

@@ -18,7 +18,11 @@ fn parses_every_metric() {
     let cases: &[(&str, Metric, MetricKind)] = &[
         ("requests > 100", Metric::Requests, MetricKind::Count),
         ("rps >= 250", Metric::Rps, MetricKind::PerSecond),
-        ("success_rate >= 99.9%", Metric::SuccessRate, MetricKind::Fraction),
+        (
+            "success_rate >= 99.9%",
+            Metric::SuccessRate,
+            MetricKind::Fraction,
+        ),
         ("error_rate < 1%", Metric::ErrorRate, MetricKind::Fraction),
         (
             "status_rate(503) < 5%",
@@ -50,8 +54,16 @@ fn parses_every_metric() {
             Metric::FlagCount(ResponseFlagName::parse("URX").unwrap()),
             MetricKind::Count,
         ),
-        ("overflow_rate > 20%", Metric::OverflowRate, MetricKind::Fraction),
-        ("ratelimited_rate < 0.5", Metric::RatelimitedRate, MetricKind::Fraction),
+        (
+            "overflow_rate > 20%",
+            Metric::OverflowRate,
+            MetricKind::Fraction,
+        ),
+        (
+            "ratelimited_rate < 0.5",
+            Metric::RatelimitedRate,
+            MetricKind::Fraction,
+        ),
         (
             "transport_error_rate == 0",
             Metric::TransportErrorRate,
@@ -129,11 +141,19 @@ fn every_response_flag_is_accepted_and_others_are_not() {
 #[test]
 fn aliases_name_their_flags() {
     assert_eq!(
-        parse("overflow_rate > 0").metric.response_flag().unwrap().as_str(),
+        parse("overflow_rate > 0")
+            .metric
+            .response_flag()
+            .unwrap()
+            .as_str(),
         "UO"
     );
     assert_eq!(
-        parse("ratelimited_rate > 0").metric.response_flag().unwrap().as_str(),
+        parse("ratelimited_rate > 0")
+            .metric
+            .response_flag()
+            .unwrap()
+            .as_str(),
         "RL"
     );
     assert_eq!(parse("success_rate > 0").metric.response_flag(), None);
@@ -206,10 +226,7 @@ fn durations_are_seconds() {
     assert_eq!(a.threshold.value(), 0.05);
     assert!(a.holds(0.049));
     assert!(!a.holds(0.05));
-    assert_eq!(
-        parse("latency_max <= 1m30s").threshold.value(),
-        90.0
-    );
+    assert_eq!(parse("latency_max <= 1m30s").threshold.value(), 90.0);
 }
 
 #[test]
@@ -230,7 +247,10 @@ fn display_is_canonical_and_round_trips() {
         ("latency_p50 < 0s", "latency_p50 < 0s"),
         ("requests == 10.0", "requests == 10"),
         ("rps>=0.25", "rps >= 0.25"),
-        ("stat (upstream_rq_retry) > 3", "stat(upstream_rq_retry) > 3"),
+        (
+            "stat (upstream_rq_retry) > 3",
+            "stat(upstream_rq_retry) > 3",
+        ),
     ];
     for (input, canonical) in cases {
         let a = parse(input);
@@ -247,7 +267,10 @@ fn observations_are_formatted_like_thresholds() {
         "99.951%"
     );
     assert_eq!(parse("success_rate >= 0.9").format_observed(0.5), "0.5");
-    assert_eq!(parse("latency_p99 < 50ms").format_observed(0.0425), "42.5ms");
+    assert_eq!(
+        parse("latency_p99 < 50ms").format_observed(0.0425),
+        "42.5ms"
+    );
     assert_eq!(parse("requests > 1").format_observed(12.0), "12");
     assert_eq!(parse("requests > 1").format_observed(f64::NAN), "n/a");
 }
@@ -402,5 +425,8 @@ fn status_selectors_match_statuses() {
 fn latency_stats_know_their_quantiles() {
     assert_eq!(LatencyStat::P999.quantile(), Some(0.999));
     assert_eq!(LatencyStat::Max.quantile(), None);
-    assert_eq!(format_duration(Duration::from_millis(3_723_004)), "1h2m3s4ms");
+    assert_eq!(
+        format_duration(Duration::from_millis(3_723_004)),
+        "1h2m3s4ms"
+    );
 }

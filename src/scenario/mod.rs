@@ -4,4 +4,5 @@ pub mod check;
 pub mod decode;
 pub mod diag;
 pub mod duration;
+pub mod spec;
 pub mod yaml;
