@@ -261,9 +261,12 @@ pub fn parse_scenario(doc: &SourceDoc, value: &Value) -> Result<Scenario, Vec<Di
             ));
             None
         }
+        Some(spec_value) if !validate::mappings_where_expected(doc, spec_value, &mut errors) => {
+            None
+        }
         Some(spec_value) => match decode::<raw::RawSpec>(doc, "spec", spec_value) {
             Err(decode_errors) => {
-                errors.extend(decode_errors);
+                errors.extend(decode_errors.into_iter().map(raw::plain_message));
                 None
             }
             Ok(raw) => {

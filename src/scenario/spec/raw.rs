@@ -10,6 +10,8 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use crate::scenario::diag::Diagnostic;
+
 /// `spec` of a `kind: Scenario` object.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -169,4 +171,15 @@ impl<'de> Deserialize<'de> for RawDuration {
         }
         deserializer.deserialize_str(DurationVisitor)
     }
+}
+
+/// serde names the Rust struct it expected (`expected struct RawBackend`); users wrote YAML.
+pub(super) fn plain_message(mut diagnostic: Diagnostic) -> Diagnostic {
+    if let Some(at) = diagnostic.message.find("struct Raw") {
+        let end = diagnostic.message[at + "struct ".len()..]
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .map_or(diagnostic.message.len(), |i| at + "struct ".len() + i);
+        diagnostic.message.replace_range(at..end, "a mapping");
+    }
+    diagnostic
 }

@@ -190,6 +190,30 @@ fn the_design_example_parses() {
 }
 
 #[test]
+fn the_readme_examples_parse() {
+    let readme = include_str!("../../../scenarios/README.md");
+    let mut scenarios = 0;
+    for block in readme.split("```yaml\n").skip(1) {
+        let text = block.split("```").next().unwrap_or_default();
+        for doc in parse_documents(text).expect("README YAML parses") {
+            if doc.value["kind"] != "Scenario" {
+                continue;
+            }
+            let source = SourceDoc {
+                file: Arc::new(PathBuf::from("README.md")),
+                doc,
+            };
+            let value = source.doc.value.clone();
+            if let Err(errs) = parse_scenario(&source, &value) {
+                panic!("README example: {errs:#?}");
+            }
+            scenarios += 1;
+        }
+    }
+    assert!(scenarios >= 1);
+}
+
+#[test]
 fn defaults_are_filled_in() {
     let s = valid(BASE);
     assert_eq!(s.spec.seed, 1);
@@ -733,5 +757,47 @@ fn type_errors_are_all_reported() {
             "s.yaml:7:7: spec.backends[0].replicas: invalid type: string \"many\", expected an integer from 0 to 4294967295",
             "s.yaml:9:7: spec.load[0].rate: invalid type: string \"fast\", expected a number",
         ],
+    );
+}
+
+#[test]
+fn lists_where_mappings_belong() {
+    assert_errors(
+        "apiVersion: chaosgate.dev/v1alpha1\nkind: Scenario\nmetadata: {name: x}\nspec: []\n",
+        &["s.yaml:4:1: spec: invalid type: list, expected a mapping"],
+    );
+    assert_errors(
+        &BASE.replace(
+            "    - name: payments\n      replicas: 2\n",
+            "    - [payments, 2]\n",
+        ),
+        &["s.yaml:6:7: spec.backends[0]: invalid type: list, expected a mapping"],
+    );
+    assert_errors(
+        &with("  expect:\n    - {where: 5, assert: requests > 1}\n"),
+        &["s.yaml:12:8: spec.expect[0].where: invalid type: integer `5`, expected a mapping"],
+    );
+}
+
+#[test]
+fn run_times_must_be_non_negative() {
+    assert_errors(
+        &with("  expect:\n    - {where: {from: -1, to: 2.5}, assert: requests > 1}\n"),
+        &[
+            "s.yaml:12:16: spec.expect[0].where.from: -1 is not a time in the run: give seconds from 0, or a duration such as 6s",
+        ],
+    );
+}
+
+#[test]
+fn serde_struct_names_are_not_shown() {
+    let doc = source(BASE);
+    let d = doc.error(
+        "spec",
+        "invalid type: integer `5`, expected struct RawBackend",
+    );
+    assert_eq!(
+        raw::plain_message(d).message,
+        "invalid type: integer `5`, expected a mapping"
     );
 }

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::expect::{Assertion, Metric};
 use crate::scenario::check::Checker;
+use crate::scenario::diag::{Diagnostic, SourceDoc};
 use crate::scenario::yaml::{child_index, child_key};
 
 /// Most replicas one backend may have.
@@ -35,6 +36,70 @@ struct Declared<'a> {
     loads: &'a [LoadSpec],
     /// The run length, unknown when a load's times were invalid.
     run: Option<Duration>,
+}
+
+/// serde would read a list as a struct, field by field in order; the places that take a mapping
+/// are checked first so `- [payments, 3]` is an error rather than a backend. True when all are.
+pub(super) fn mappings_where_expected(
+    doc: &SourceDoc,
+    spec: &Value,
+    errors: &mut Vec<Diagnostic>,
+) -> bool {
+    let before = errors.len();
+    let mut expect_mapping = |path: &str, value: &Value| {
+        if !value.is_object() {
+            errors.push(doc.error(
+                path,
+                format!("invalid type: {}, expected a mapping", describe(value)),
+            ));
+        }
+    };
+    expect_mapping("spec", spec);
+    let items = |key: &str| -> Vec<(String, &Value)> {
+        match spec.get(key) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (child_index(&child_key("spec", key), i), v))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    for key in ["backends", "load", "faults", "expect"] {
+        for (path, item) in items(key) {
+            expect_mapping(&path, item);
+            let nested = match key {
+                "load" => item.get("stages").and_then(Value::as_array).map(|stages| {
+                    stages
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| (child_index(&child_key(&path, "stages"), i), s))
+                        .collect::<Vec<_>>()
+                }),
+                "expect" => item
+                    .get("where")
+                    .filter(|w| !w.is_null())
+                    .map(|w| vec![(child_key(&path, "where"), w)]),
+                _ => None,
+            };
+            for (nested_path, value) in nested.unwrap_or_default() {
+                expect_mapping(&nested_path, value);
+            }
+        }
+    }
+    errors.len() == before
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => format!("boolean `{b}`"),
+        Value::Number(n) if n.is_f64() => format!("floating point `{n}`"),
+        Value::Number(n) => format!("integer `{n}`"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "list".to_string(),
+        Value::Object(_) => "mapping".to_string(),
+    }
 }
 
 /// Checks `apiVersion`, `kind`, top-level fields and `metadata.name`; returns the name.
