@@ -107,6 +107,11 @@ fn the_design_example_parses() {
     assert_eq!(spec.seed, 7);
     assert_eq!(spec.manifests, vec!["../deploy/gateway.yaml".to_string()]);
     assert_eq!(
+        s.error(&ScenarioSpec::manifest_field(0), "not found")
+            .to_string(),
+        "s.yaml:8:15: spec.manifests[0]: not found"
+    );
+    assert_eq!(
         spec.backends,
         vec![BackendSpec {
             yaml_path: "spec.backends[0]".into(),
