@@ -430,3 +430,61 @@ fn latency_stats_know_their_quantiles() {
         "1h2m3s4ms"
     );
 }
+
+/// Display → parse is the identity for every metric, operator and value kind, with seeded
+/// random values (awkward floats included).
+#[test]
+fn display_round_trips_for_random_assertions() {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let flag = ResponseFlagName::parse("URX").unwrap();
+    let mut metrics = vec![
+        Metric::Requests,
+        Metric::Rps,
+        Metric::SuccessRate,
+        Metric::ErrorRate,
+        Metric::StatusRate(StatusSelector::Class(4)),
+        Metric::StatusCount(StatusSelector::Code(504)),
+        Metric::FlagRate(flag),
+        Metric::FlagCount(flag),
+        Metric::OverflowRate,
+        Metric::RatelimitedRate,
+        Metric::TransportErrorRate,
+        Metric::Share,
+        Metric::Stat("health_check.failure".into()),
+    ];
+    metrics.extend(LatencyStat::ALL.map(Metric::Latency));
+    let ops = [Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Eq, Op::Ne];
+    for _ in 0..2000 {
+        let metric = metrics[rng.random_range(0..metrics.len())].clone();
+        let op = ops[rng.random_range(0..ops.len())];
+        let threshold = match metric.kind() {
+            MetricKind::Fraction if rng.random_bool(0.5) => Threshold::Number(rng.random::<f64>()),
+            MetricKind::Fraction => {
+                let text = format!("{}", rng.random_range(0..=100_000) as f64 / 1000.0);
+                match Assertion::parse(&format!("share < {text}%"))
+                    .unwrap()
+                    .threshold
+                {
+                    t @ Threshold::Percent { .. } => t,
+                    other => panic!("{other:?}"),
+                }
+            }
+            MetricKind::Latency => {
+                Threshold::Duration(Duration::from_millis(rng.random_range(0..400_000_000)))
+            }
+            MetricKind::Count | MetricKind::PerSecond => {
+                Threshold::Number(rng.random_range(0.0..1e9))
+            }
+        };
+        let assertion = Assertion {
+            metric,
+            op,
+            threshold,
+        };
+        let text = assertion.to_string();
+        assert_eq!(Assertion::parse(&text), Ok(assertion), "{text}");
+    }
+}
