@@ -6,4 +6,5 @@ pub mod diag;
 pub mod duration;
 pub mod inputs;
 pub mod load;
+pub mod spec;
 pub mod yaml;
