@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
+use super::crosscheck::crosscheck;
 use super::diag::{Diagnostic, Diagnostics};
 use super::load::{files_in, load_files};
+use super::spec::{Scenario, parse_scenario};
 use crate::policy::objects::ObjectSet;
 use crate::policy::resolve::{Resolution, resolve};
 use crate::policy::topology::Topology;
@@ -14,6 +16,8 @@ use crate::policy::translate::translation_errors;
 #[derive(Debug)]
 pub struct Inputs {
     pub objects: ObjectSet,
+    /// The `kind: Scenario` objects found, validated against the objects.
+    pub scenarios: Vec<Scenario>,
     pub warnings: Vec<Diagnostic>,
 }
 
@@ -37,9 +41,23 @@ impl Inputs {
         }
         let loaded = load_files(&files);
         errors.extend(loaded.errors);
+        let mut scenarios = Vec::new();
+        for doc in &loaded.objects.scenarios {
+            match parse_scenario(doc, &doc.doc.value) {
+                Ok(scenario) => scenarios.push(scenario),
+                Err(e) => errors.extend(e),
+            }
+        }
+        if errors.is_empty() && !scenarios.is_empty() {
+            let topology = Topology::build(&loaded.objects);
+            for scenario in &scenarios {
+                errors.extend(crosscheck(scenario, &topology));
+            }
+        }
         if errors.is_empty() {
             Ok(Inputs {
                 objects: loaded.objects,
+                scenarios,
                 warnings: loaded.warnings,
             })
         } else {

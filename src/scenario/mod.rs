@@ -1,6 +1,7 @@
 //! Scenario files: YAML with locations, the object model and located errors.
 
 pub mod check;
+pub mod crosscheck;
 pub mod decode;
 pub mod diag;
 pub mod duration;
