@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+pub mod chaos;
 pub mod cli;
 pub mod expect;
 pub mod policy;
