@@ -5,5 +5,6 @@
 #![warn(rust_2018_idioms)]
 
 pub mod cli;
+pub mod loadgen;
 pub mod policy;
 pub mod scenario;

@@ -1,0 +1,376 @@
+//! Runs one load: a pacer hands out tickets, workers (one connection each) send them.
+//!
+//! Both modes share one worker loop and one client; only the [`Pacer`] differs:
+//! - open loop: ticket *i* is due at `start + schedule.intended(i)`. A free worker takes the next
+//!   ticket from a shared counter and waits until it is due. When every worker is busy, tickets
+//!   are simply taken late — the backlog is a counter, not a queue in memory — and the latency,
+//!   measured from the intended time, includes that wait (coordinated-omission correction, as in
+//!   wrk2). If the backlog grows beyond `max_backlog` tickets, the overdue ticket is recorded as
+//!   [`Outcome::ClientOverload`] instead of being sent, so a stalled target cannot make the
+//!   generator fire an unbounded burst when it recovers.
+//! - closed loop: each worker sends back to back; a request's intended time is its send time.
+//!
+//! In-flight requests are bounded by the number of workers. Nothing is spawned per request.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use http::Method;
+use thiserror::Error;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::client::{Client, ClientError, Connection, RequestTemplate};
+use super::recorder::{HISTOGRAM_HIGH_US, HISTOGRAM_LOW_US, HISTOGRAM_SIGFIG};
+use super::sample::{Outcome, Sample, SampleSink};
+use super::schedule::Schedule;
+use super::summary::{LoadSummary, SummaryHeader, Tally};
+
+/// Default cap on overdue, not-yet-sent open-loop requests.
+pub const DEFAULT_MAX_BACKLOG: u64 = 10_000;
+/// Shed tickets a worker settles before yielding to the scheduler.
+const SHED_BATCH: u32 = 256;
+
+/// Everything one load needs to run.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// The load's name (reports).
+    pub name: String,
+    /// The load's index (`Sample::load`, `SeriesKey::load`, part of the request id).
+    pub index: u16,
+    /// Where requests go (the scenario's proxy listener).
+    pub target: SocketAddr,
+    /// Host header; the target address when `None`.
+    pub host: Option<String>,
+    /// HTTP method.
+    pub method: Method,
+    /// Request path (origin form, e.g. `/payments?x=1`).
+    pub path: String,
+    /// Extra request headers.
+    pub headers: Vec<(String, String)>,
+    /// Open or closed loop.
+    pub mode: LoadMode,
+    /// When the load starts, relative to the run start.
+    pub start: Duration,
+    /// How long the load sends (open loop: tickets due in `[start, start + duration)`).
+    pub duration: Duration,
+    /// Client-side timeout per request, from the moment it is sent.
+    pub timeout: Duration,
+    /// Open loop: number of keep-alive connections (= workers). Closed loop: ignored; each of
+    /// the `concurrency` workers has its own connection.
+    pub connections: NonZeroUsize,
+    /// Open loop: overdue requests allowed before further ones are shed as client overload.
+    pub max_backlog: u64,
+    /// First part of every `x-request-id` (`<prefix>-<index>-<seq>`), e.g. the run id.
+    pub request_id_prefix: String,
+}
+
+/// How requests are paced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadMode {
+    /// Requests leave on a schedule, whatever the responses do.
+    Open(Schedule),
+    /// `concurrency` workers each send their next request when the previous one is done.
+    Closed {
+        /// Number of workers.
+        concurrency: NonZeroUsize,
+    },
+}
+
+/// Why a load could not run.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    /// The request template is invalid.
+    #[error("load {load}: {source}")]
+    Request {
+        /// The load's name.
+        load: String,
+        /// What is wrong.
+        #[source]
+        source: ClientError,
+    },
+    /// `duration` or `timeout` is zero.
+    #[error("load {load}: {field} must be above zero")]
+    Zero {
+        /// The load's name.
+        load: String,
+        /// The field.
+        field: &'static str,
+    },
+    /// hdrhistogram rejected the bounds (cannot happen with the fixed constants).
+    #[error("histogram: {0}")]
+    Histogram(#[from] hdrhistogram::CreationError),
+    /// A worker task panicked.
+    #[error("load {load}: a worker panicked")]
+    WorkerPanicked {
+        /// The load's name.
+        load: String,
+    },
+}
+
+/// Hands out request tickets; the only part of the engine that differs between modes.
+#[derive(Debug)]
+enum Pacer {
+    Open {
+        schedule: Schedule,
+        start: Duration,
+        end: Duration,
+        max_backlog: u64,
+        next: AtomicU64,
+    },
+    Closed {
+        start: Duration,
+        end: Duration,
+        next: AtomicU64,
+    },
+}
+
+/// What a worker should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ticket {
+    /// Send request `seq` at `at` (since run start); `corrected` when latency counts from `at`.
+    Send {
+        seq: u64,
+        at: Duration,
+        corrected: bool,
+    },
+    /// Request `seq`, due at `at`, is shed: the backlog is over its cap.
+    Shed { seq: u64, at: Duration },
+    /// The load is over.
+    Done,
+}
+
+/// State every worker of one load shares.
+struct Shared<S> {
+    index: u16,
+    run_start: Instant,
+    client: Client,
+    pacer: Pacer,
+    sink: Arc<S>,
+    tally: Tally,
+    cancel: CancellationToken,
+}
+
+/// Runs one load to its end (or until `cancel`), sending every settled request to `sink`.
+///
+/// `run_start` is the instant all of a run's times are relative to; several loads of a run share
+/// it and run concurrently, each in its own `run_load`. On cancellation, requests still in
+/// flight are abandoned and not recorded.
+pub async fn run_load<S: SampleSink + 'static>(
+    spec: LoadSpec,
+    run_start: Instant,
+    sink: Arc<S>,
+    cancel: CancellationToken,
+) -> Result<LoadSummary, LoadError> {
+    for (field, value) in [("duration", spec.duration), ("timeout", spec.timeout)] {
+        if value.is_zero() {
+            return Err(LoadError::Zero {
+                load: spec.name.clone(),
+                field,
+            });
+        }
+    }
+    let host = spec.host.clone().unwrap_or_else(|| spec.target.to_string());
+    let template = RequestTemplate::try_new(
+        spec.method.clone(),
+        &spec.path,
+        &host,
+        &spec.headers,
+        &spec.request_id_prefix,
+        spec.index,
+    )
+    .map_err(|source| LoadError::Request {
+        load: spec.name.clone(),
+        source,
+    })?;
+    let end = spec.start.saturating_add(spec.duration);
+    let (pacer, workers, header) = match &spec.mode {
+        LoadMode::Open(schedule) => {
+            let header = SummaryHeader {
+                name: spec.name.clone(),
+                mode: "open",
+                target_rate: Some(
+                    schedule.expected_count(spec.duration) / spec.duration.as_secs_f64(),
+                ),
+                concurrency: None,
+                duration: spec.duration,
+            };
+            let pacer = Pacer::Open {
+                schedule: schedule.clone(),
+                start: spec.start,
+                end,
+                max_backlog: spec.max_backlog,
+                next: AtomicU64::new(0),
+            };
+            (pacer, spec.connections.get(), header)
+        }
+        LoadMode::Closed { concurrency } => {
+            let header = SummaryHeader {
+                name: spec.name.clone(),
+                mode: "closed",
+                target_rate: None,
+                concurrency: Some(concurrency.get()),
+                duration: spec.duration,
+            };
+            let pacer = Pacer::Closed {
+                start: spec.start,
+                end,
+                next: AtomicU64::new(0),
+            };
+            (pacer, concurrency.get(), header)
+        }
+    };
+    let template_histogram =
+        Histogram::new_with_bounds(HISTOGRAM_LOW_US, HISTOGRAM_HIGH_US, HISTOGRAM_SIGFIG)?;
+    let shared = Arc::new(Shared {
+        index: spec.index,
+        run_start,
+        client: Client::new(spec.target, template, spec.timeout),
+        pacer,
+        sink,
+        tally: Tally::new(&template_histogram),
+        cancel,
+    });
+    let mut tasks = JoinSet::new();
+    for slot in 0..workers {
+        tasks.spawn(worker(Arc::clone(&shared), slot));
+    }
+    let mut panicked = false;
+    while let Some(joined) = tasks.join_next().await {
+        panicked |= joined.is_err();
+    }
+    if panicked {
+        return Err(LoadError::WorkerPanicked { load: spec.name });
+    }
+    Ok(shared.tally.summarize(header))
+}
+
+/// One worker: one connection, tickets until the pacer says done.
+async fn worker<S: SampleSink>(shared: Arc<Shared<S>>, slot: usize) {
+    let mut conn = Connection::new();
+    let mut shed_in_a_row: u32 = 0;
+    loop {
+        let ticket = shared.pacer.next(shared.run_start.elapsed());
+        let (seq, at, corrected) = match ticket {
+            Ticket::Done => break,
+            Ticket::Shed { seq, at } => {
+                let now = shared.run_start.elapsed();
+                shared.settle(
+                    slot,
+                    seq,
+                    at,
+                    now,
+                    now.saturating_sub(at),
+                    Outcome::ClientOverload,
+                );
+                // Shedding a deep backlog never awaits; let other tasks run now and then.
+                shed_in_a_row = shed_in_a_row.wrapping_add(1);
+                if shed_in_a_row % SHED_BATCH == 0 {
+                    tokio::task::yield_now().await;
+                }
+                continue;
+            }
+            Ticket::Send { seq, at, corrected } => {
+                shed_in_a_row = 0;
+                (seq, at, corrected)
+            }
+        };
+        let due = shared.run_start + at;
+        if due > Instant::now() {
+            tokio::select! {
+                biased;
+                () = shared.cancel.cancelled() => break,
+                () = sleep_until(due) => {}
+            }
+        }
+        let sent_at = Instant::now();
+        let result = tokio::select! {
+            biased;
+            () = shared.cancel.cancelled() => break,
+            result = shared.client.send(&mut conn, seq) => result,
+        };
+        let done = Instant::now();
+        let sent = sent_at.saturating_duration_since(shared.run_start);
+        let intended = if corrected { at } else { sent };
+        let latency = done.saturating_duration_since(shared.run_start + intended);
+        let outcome = match result {
+            Ok(info) => Outcome::Response(info),
+            Err(kind) => Outcome::TransportError(kind),
+        };
+        shared.settle(slot, seq, intended, sent, latency, outcome);
+    }
+}
+
+impl<S: SampleSink> Shared<S> {
+    fn settle(
+        &self,
+        slot: usize,
+        seq: u64,
+        intended: Duration,
+        sent: Duration,
+        latency: Duration,
+        outcome: Outcome,
+    ) {
+        let sample = Sample {
+            load: self.index,
+            request_id: seq,
+            intended,
+            sent,
+            latency,
+            outcome,
+        };
+        self.tally.add(slot, &sample);
+        self.sink.record(sample);
+    }
+}
+
+impl Pacer {
+    /// The next ticket, given the time since the run started.
+    fn next(&self, now: Duration) -> Ticket {
+        match self {
+            Pacer::Open {
+                schedule,
+                start,
+                end,
+                max_backlog,
+                next,
+            } => {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                let Some(offset) = schedule.intended(seq) else {
+                    return Ticket::Done;
+                };
+                let at = start.saturating_add(offset);
+                if at >= *end {
+                    return Ticket::Done;
+                }
+                if at < now {
+                    // Tickets due by now (capped at the load's end) minus those already taken.
+                    let due = schedule.count_before(now.min(*end).saturating_sub(*start));
+                    if due.saturating_sub(seq) > *max_backlog {
+                        return Ticket::Shed { seq, at };
+                    }
+                }
+                Ticket::Send {
+                    seq,
+                    at,
+                    corrected: true,
+                }
+            }
+            Pacer::Closed { start, end, next } => {
+                if now >= *end {
+                    return Ticket::Done;
+                }
+                Ticket::Send {
+                    seq: next.fetch_add(1, Ordering::Relaxed),
+                    at: now.max(*start),
+                    corrected: false,
+                }
+            }
+        }
+    }
+}
