@@ -1,8 +1,10 @@
 //! Runs one load: a pacer hands out tickets, workers (one connection each) send them.
 //!
 //! Both modes share one worker loop and one client; only the [`Pacer`] differs:
-//! - open loop: ticket *i* is due at `start + schedule.intended(i)`. A free worker takes the next
-//!   ticket from a shared counter and waits until it is due. When every worker is busy, tickets
+//! - open loop: ticket *i* is due at `start + schedule.intended(i)`. One idle worker at a time
+//!   (the baton holder, the most recently idle one) takes the next ticket from a shared
+//!   counter and waits until it is due, then hands the baton on and sends; so the connections in
+//!   use follow the concurrency the target needs. When every worker is busy, tickets
 //!   are simply taken late — the backlog is a counter, not a queue in memory — and the latency,
 //!   measured from the intended time, includes that wait (coordinated-omission correction, as in
 //!   wrk2). If the backlog grows beyond `max_backlog` tickets, the overdue ticket is recorded as
@@ -25,6 +27,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use super::baton::Baton;
 use super::client::{Client, ClientError, Connection, RequestTemplate};
 use super::recorder::{HISTOGRAM_HIGH_US, HISTOGRAM_LOW_US, HISTOGRAM_SIGFIG};
 use super::sample::{Outcome, Sample, SampleSink};
@@ -118,6 +121,7 @@ pub enum LoadError {
 enum Pacer {
     Open {
         schedule: Schedule,
+        baton: Baton,
         start: Duration,
         end: Duration,
         max_backlog: u64,
@@ -202,6 +206,7 @@ pub async fn run_load<S: SampleSink + 'static>(
             };
             let pacer = Pacer::Open {
                 schedule: schedule.clone(),
+                baton: Baton::default(),
                 start: spec.start,
                 end,
                 max_backlog: spec.max_backlog,
@@ -250,44 +255,10 @@ pub async fn run_load<S: SampleSink + 'static>(
     Ok(shared.tally.summarize(header))
 }
 
-/// One worker: one connection, tickets until the pacer says done.
+/// One worker: one connection, requests until the pacer says done.
 async fn worker<S: SampleSink>(shared: Arc<Shared<S>>, slot: usize) {
     let mut conn = Connection::new();
-    let mut shed_in_a_row: u32 = 0;
-    loop {
-        let ticket = shared.pacer.next(shared.run_start.elapsed());
-        let (seq, at, corrected) = match ticket {
-            Ticket::Done => break,
-            Ticket::Shed { seq, at } => {
-                let now = shared.run_start.elapsed();
-                shared.settle(
-                    slot,
-                    seq,
-                    at,
-                    now,
-                    now.saturating_sub(at),
-                    Outcome::ClientOverload,
-                );
-                // Shedding a deep backlog never awaits; let other tasks run now and then.
-                shed_in_a_row = shed_in_a_row.wrapping_add(1);
-                if shed_in_a_row % SHED_BATCH == 0 {
-                    tokio::task::yield_now().await;
-                }
-                continue;
-            }
-            Ticket::Send { seq, at, corrected } => {
-                shed_in_a_row = 0;
-                (seq, at, corrected)
-            }
-        };
-        let due = shared.run_start + at;
-        if due > Instant::now() {
-            tokio::select! {
-                biased;
-                () = shared.cancel.cancelled() => break,
-                () = sleep_until(due) => {}
-            }
-        }
+    while let Some((seq, at, corrected)) = shared.next_send(slot).await {
         let sent_at = Instant::now();
         let result = tokio::select! {
             biased;
@@ -307,6 +278,48 @@ async fn worker<S: SampleSink>(shared: Arc<Shared<S>>, slot: usize) {
 }
 
 impl<S: SampleSink> Shared<S> {
+    /// Waits until this worker's next request is due: `(seq, intended, corrected)`, or `None`
+    /// when the load is over or cancelled. Open loop: only the baton holder waits on the
+    /// schedule; shed tickets are settled here, while holding it.
+    async fn next_send(&self, slot: usize) -> Option<(u64, Duration, bool)> {
+        let _baton = match &self.pacer {
+            Pacer::Open { baton, .. } => Some(tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => return None,
+                guard = baton.acquire() => guard,
+            }),
+            Pacer::Closed { .. } => None,
+        };
+        let mut shed: u32 = 0;
+        loop {
+            match self.pacer.next(self.run_start.elapsed()) {
+                Ticket::Done => return None,
+                Ticket::Shed { seq, at } => {
+                    let now = self.run_start.elapsed();
+                    let waited = now.saturating_sub(at);
+                    self.settle(slot, seq, at, now, waited, Outcome::ClientOverload);
+                    // Shedding a deep backlog never awaits; let other tasks run now and then.
+                    shed = shed.wrapping_add(1);
+                    if shed % SHED_BATCH == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                Ticket::Send { seq, at, corrected } => {
+                    let due = self.run_start + at;
+                    if due > Instant::now() {
+                        tokio::select! {
+                            biased;
+                            () = self.cancel.cancelled() => return None,
+                            () = sleep_until(due) => {}
+                        }
+                    }
+                    // Dropping the baton here hands the schedule to the next idle worker.
+                    return Some((seq, at, corrected));
+                }
+            }
+        }
+    }
+
     fn settle(
         &self,
         slot: usize,
@@ -339,6 +352,7 @@ impl Pacer {
                 end,
                 max_backlog,
                 next,
+                ..
             } => {
                 let seq = next.fetch_add(1, Ordering::Relaxed);
                 let Some(offset) = schedule.intended(seq) else {

@@ -7,6 +7,7 @@
 //! at the end. Open-loop latency counts from the intended send time (coordinated omission is
 //! corrected); memory does not grow with run length.
 
+mod baton;
 pub mod client;
 pub mod engine;
 pub mod flags;

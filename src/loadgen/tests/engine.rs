@@ -286,3 +286,25 @@ async fn several_loads_share_one_recorder() {
     );
     assert_eq!(by_backend.requests, a.requests + b.requests);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_uses_only_the_connections_it_needs() {
+    let server = TestServer::http(ok_server()).await;
+    let mut load = spec(server.addr, open(100.0), 500);
+    load.connections = n(64);
+    let summary = run_load(
+        load,
+        Instant::now(),
+        Arc::new(Collect::default()),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("load runs");
+    assert_eq!(summary.responses, 50);
+    // Fast responses, 10ms apart: the most recently idle worker takes each next request.
+    assert!(
+        server.connection_count() <= 4,
+        "{} connections",
+        server.connection_count()
+    );
+}
