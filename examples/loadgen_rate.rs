@@ -47,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
         }
     });
 
-    for (rate, connections) in [(1_000.0, 16), (10_000.0, 64)] {
+    for (rate, connections) in [(1_000.0, 16), (10_000.0, 64), (30_000.0, 128)] {
         let recorder = Arc::new(WindowedRecorder::try_new(Duration::from_secs(1))?);
         let spec = LoadSpec {
             name: format!("rate-{rate}"),
