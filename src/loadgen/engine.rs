@@ -36,6 +36,12 @@ use super::summary::{LoadSummary, SummaryHeader, Tally};
 
 /// Default cap on overdue, not-yet-sent open-loop requests.
 pub const DEFAULT_MAX_BACKLOG: u64 = 10_000;
+/// Default client-side request timeout (the scenario format's default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Fewest connections an open-loop load gets by default.
+const MIN_DEFAULT_CONNECTIONS: usize = 16;
+/// Most connections an open-loop load gets by default (file descriptors are finite).
+const MAX_DEFAULT_CONNECTIONS: usize = 1024;
 /// Shed tickets a worker settles before yielding to the scheduler.
 const SHED_BATCH: u32 = 256;
 
@@ -114,6 +120,49 @@ pub enum LoadError {
         /// The load's name.
         load: String,
     },
+}
+
+impl LoadSpec {
+    /// A `GET /` load with the defaults: no start delay, [`DEFAULT_TIMEOUT`],
+    /// [`LoadMode::default_connections`], [`DEFAULT_MAX_BACKLOG`], request ids `cg-<index>-<n>`.
+    pub fn new(
+        name: impl Into<String>,
+        target: SocketAddr,
+        mode: LoadMode,
+        duration: Duration,
+    ) -> Self {
+        let connections = mode.default_connections();
+        Self {
+            name: name.into(),
+            index: 0,
+            target,
+            host: None,
+            method: Method::GET,
+            path: "/".to_owned(),
+            headers: Vec::new(),
+            mode,
+            start: Duration::ZERO,
+            duration,
+            timeout: DEFAULT_TIMEOUT,
+            connections,
+            max_backlog: DEFAULT_MAX_BACKLOG,
+            request_id_prefix: "cg".to_owned(),
+        }
+    }
+}
+
+impl LoadMode {
+    /// Connections to give a load by default. Open loop: enough for one second of requests at
+    /// the peak rate to be in flight at once (16..=1024) — idle connections cost nothing, as
+    /// they are opened only when needed. Closed loop: one per worker.
+    pub fn default_connections(&self) -> NonZeroUsize {
+        let wanted = match self {
+            LoadMode::Open(schedule) => (schedule.peak_rate().ceil() as usize)
+                .clamp(MIN_DEFAULT_CONNECTIONS, MAX_DEFAULT_CONNECTIONS),
+            LoadMode::Closed { concurrency } => concurrency.get(),
+        };
+        NonZeroUsize::new(wanted).unwrap_or(NonZeroUsize::MIN)
+    }
 }
 
 /// Hands out request tickets; the only part of the engine that differs between modes.

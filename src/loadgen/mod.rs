@@ -21,7 +21,7 @@ pub mod summary;
 mod tests;
 
 pub use client::{Client, ClientError, Connection, RequestTemplate};
-pub use engine::{DEFAULT_MAX_BACKLOG, LoadError, LoadMode, LoadSpec, run_load};
+pub use engine::{DEFAULT_MAX_BACKLOG, DEFAULT_TIMEOUT, LoadError, LoadMode, LoadSpec, run_load};
 pub use flags::{FlagSet, ResponseFlag};
 pub use interner::Interner;
 pub use recorder::{Aggregate, Observation, Observed, RecorderError, SeriesKey, WindowedRecorder};

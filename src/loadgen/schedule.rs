@@ -179,6 +179,17 @@ impl Schedule {
         }
     }
 
+    /// The highest rate the schedule reaches, in requests per second.
+    pub fn peak_rate(&self) -> f64 {
+        match &self.kind {
+            Kind::Constant { millihertz } => *millihertz as f64 / 1000.0,
+            Kind::Ramp(segments) => segments
+                .iter()
+                .map(|s| s.from.max(s.to))
+                .fold(0.0, f64::max),
+        }
+    }
+
     /// How long the schedule lasts: the stages' total; `None` for a constant rate (no end).
     pub fn length(&self) -> Option<Duration> {
         match &self.kind {

@@ -6,12 +6,11 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::Method;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::server::{Behavior, TestServer, refused_addr};
-use crate::loadgen::engine::{LoadMode, LoadSpec, run_load};
+use crate::loadgen::engine::{LoadError, LoadMode, LoadSpec, run_load};
 use crate::loadgen::recorder::WindowedRecorder;
 use crate::loadgen::sample::{Outcome, Sample, SampleSink, TransportErrorKind};
 use crate::loadgen::schedule::{Rate, Schedule};
@@ -47,20 +46,10 @@ fn open(rate: f64) -> LoadMode {
 
 fn spec(target: SocketAddr, mode: LoadMode, duration_ms: u64) -> LoadSpec {
     LoadSpec {
-        name: "test".to_owned(),
-        index: 0,
-        target,
         host: Some("shop.example.com".to_owned()),
-        method: Method::GET,
-        path: "/".to_owned(),
-        headers: Vec::new(),
-        mode,
-        start: Duration::ZERO,
-        duration: Duration::from_millis(duration_ms),
         timeout: Duration::from_secs(5),
         connections: n(16),
-        max_backlog: 10_000,
-        request_id_prefix: "t".to_owned(),
+        ..LoadSpec::new("test", target, mode, Duration::from_millis(duration_ms))
     }
 }
 
@@ -307,4 +296,57 @@ async fn open_loop_uses_only_the_connections_it_needs() {
         "{} connections",
         server.connection_count()
     );
+}
+
+#[test]
+fn defaults_follow_the_scenario_format() {
+    let target: SocketAddr = ([127, 0, 0, 1], 9).into();
+    let load = LoadSpec::new("x", target, open(300.0), Duration::from_secs(1));
+    assert_eq!(load.timeout, Duration::from_secs(30));
+    assert_eq!((load.method, load.path.as_str()), (http::Method::GET, "/"));
+    assert_eq!(load.connections, n(300));
+    assert_eq!(open(2.0).default_connections(), n(16));
+    assert_eq!(open(1e6).default_connections(), n(1024));
+    let closed = LoadMode::Closed { concurrency: n(7) };
+    assert_eq!(closed.default_connections(), n(7));
+    let ramp = Schedule::stages(
+        Rate::try_new(0.0).expect("rate"),
+        &[
+            crate::loadgen::schedule::Stage {
+                duration: Duration::from_secs(1),
+                rate: Rate::try_new(500.0).expect("rate"),
+            },
+            crate::loadgen::schedule::Stage {
+                duration: Duration::from_secs(1),
+                rate: Rate::try_new(100.0).expect("rate"),
+            },
+        ],
+    )
+    .expect("ramp");
+    assert_eq!(ramp.peak_rate(), 500.0);
+}
+
+#[tokio::test]
+async fn invalid_specs_are_errors_not_panics() {
+    let target: SocketAddr = ([127, 0, 0, 1], 9).into();
+    let sink = Arc::new(Collect::default());
+    let mut zero = LoadSpec::new("z", target, open(10.0), Duration::ZERO);
+    let err = run_load(
+        zero.clone(),
+        Instant::now(),
+        sink.clone(),
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(matches!(
+        err,
+        Err(LoadError::Zero {
+            field: "duration",
+            ..
+        })
+    ));
+    zero.duration = Duration::from_secs(1);
+    zero.path = "no-slash".to_owned();
+    let err = run_load(zero, Instant::now(), sink, CancellationToken::new()).await;
+    assert!(matches!(err, Err(LoadError::Request { .. })));
 }
