@@ -52,3 +52,36 @@ impl Drop for BatonGuard<'_> {
         self.baton.waiters.notify_last();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::Baton;
+
+    #[tokio::test]
+    async fn the_baton_goes_to_the_most_recent_waiter_and_is_never_shared() {
+        let baton = Arc::new(Baton::default());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let first = baton.acquire().await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in 0..3 {
+            let (baton, order) = (Arc::clone(&baton), Arc::clone(&order));
+            tasks.spawn(async move {
+                let guard = baton.acquire().await;
+                order.lock().expect("order").push(id);
+                assert!(baton.held.load(std::sync::atomic::Ordering::Acquire));
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                drop(guard);
+            });
+            // Let the task register as a waiter before the next one.
+            tokio::task::yield_now().await;
+        }
+        drop(first);
+        while let Some(done) = tasks.join_next().await {
+            done.expect("waiter task");
+        }
+        assert_eq!(*order.lock().expect("order"), vec![2, 1, 0]);
+    }
+}

@@ -437,3 +437,91 @@ impl Pacer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loadgen::schedule::Rate;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn open_pacer(max_backlog: u64) -> Pacer {
+        Pacer::Open {
+            schedule: Schedule::constant(Rate::try_new(100.0).expect("rate")).expect("schedule"),
+            baton: Baton::default(),
+            start: 1000 * MS,
+            end: 2000 * MS,
+            max_backlog,
+            next: AtomicU64::new(0),
+        }
+    }
+
+    #[test]
+    fn open_pacer_hands_out_the_schedule_then_stops() {
+        let pacer = open_pacer(u64::MAX);
+        let mut sends = 0;
+        for expected in 0..100u64 {
+            let ticket = pacer.next(Duration::ZERO);
+            let at = 1000 * MS + 10 * MS * u32::try_from(expected).expect("small");
+            assert_eq!(
+                ticket,
+                Ticket::Send {
+                    seq: expected,
+                    at,
+                    corrected: true
+                }
+            );
+            sends += 1;
+        }
+        assert_eq!(sends, 100);
+        assert_eq!(pacer.next(Duration::ZERO), Ticket::Done);
+        assert_eq!(pacer.next(5000 * MS), Ticket::Done);
+    }
+
+    #[test]
+    fn open_pacer_sheds_only_beyond_the_backlog_cap() {
+        let pacer = open_pacer(5);
+        assert!(matches!(pacer.next(1000 * MS), Ticket::Send { seq: 0, .. }));
+        // At 1.5s, 50 requests are due and only one was taken: 44 are shed, leaving 5 waiting.
+        let now = 1500 * MS;
+        let tickets: Vec<_> = (0..60).map(|_| pacer.next(now)).collect();
+        let shed = tickets
+            .iter()
+            .filter(|t| matches!(t, Ticket::Shed { .. }))
+            .count();
+        assert_eq!(shed, 44);
+        assert!(matches!(tickets[44], Ticket::Send { seq: 45, .. }));
+        // Waiting tickets and future ones are sent, never shed.
+        assert!(
+            tickets[44..]
+                .iter()
+                .all(|t| matches!(t, Ticket::Send { .. }))
+        );
+    }
+
+    #[test]
+    fn closed_pacer_starts_at_start_and_stops_at_end() {
+        let pacer = Pacer::Closed {
+            start: 1000 * MS,
+            end: 2000 * MS,
+            next: AtomicU64::new(0),
+        };
+        assert_eq!(
+            pacer.next(10 * MS),
+            Ticket::Send {
+                seq: 0,
+                at: 1000 * MS,
+                corrected: false
+            }
+        );
+        assert_eq!(
+            pacer.next(1500 * MS),
+            Ticket::Send {
+                seq: 1,
+                at: 1500 * MS,
+                corrected: false
+            }
+        );
+        assert_eq!(pacer.next(2000 * MS), Ticket::Done);
+    }
+}
