@@ -1,6 +1,6 @@
 //! Runs one load: a pacer hands out tickets, workers (one connection each) send them.
 //!
-//! Both modes share one worker loop and one client; only the [`Pacer`] differs:
+//! Both modes share one worker loop and one client; only the pacer differs:
 //! - open loop: ticket *i* is due at `start + schedule.intended(i)`. One idle worker at a time
 //!   (the baton holder, the most recently idle one) takes the next ticket from a shared
 //!   counter and waits until it is due, then hands the baton on and sends; so the connections in
@@ -165,6 +165,25 @@ impl LoadMode {
     }
 }
 
+impl SummaryHeader {
+    fn for_spec(spec: &LoadSpec) -> Self {
+        let (mode, target_rate, concurrency) = match &spec.mode {
+            LoadMode::Open(schedule) => {
+                let mean = schedule.expected_count(spec.duration) / spec.duration.as_secs_f64();
+                ("open", Some(mean), None)
+            }
+            LoadMode::Closed { concurrency } => ("closed", None, Some(concurrency.get())),
+        };
+        SummaryHeader {
+            name: spec.name.clone(),
+            mode,
+            target_rate,
+            concurrency,
+            duration: spec.duration,
+        }
+    }
+}
+
 /// Hands out request tickets; the only part of the engine that differs between modes.
 #[derive(Debug)]
 enum Pacer {
@@ -241,44 +260,8 @@ pub async fn run_load<S: SampleSink + 'static>(
         load: spec.name.clone(),
         source,
     })?;
-    let end = spec.start.saturating_add(spec.duration);
-    let (pacer, workers, header) = match &spec.mode {
-        LoadMode::Open(schedule) => {
-            let header = SummaryHeader {
-                name: spec.name.clone(),
-                mode: "open",
-                target_rate: Some(
-                    schedule.expected_count(spec.duration) / spec.duration.as_secs_f64(),
-                ),
-                concurrency: None,
-                duration: spec.duration,
-            };
-            let pacer = Pacer::Open {
-                schedule: schedule.clone(),
-                baton: Baton::default(),
-                start: spec.start,
-                end,
-                max_backlog: spec.max_backlog,
-                next: AtomicU64::new(0),
-            };
-            (pacer, spec.connections.get(), header)
-        }
-        LoadMode::Closed { concurrency } => {
-            let header = SummaryHeader {
-                name: spec.name.clone(),
-                mode: "closed",
-                target_rate: None,
-                concurrency: Some(concurrency.get()),
-                duration: spec.duration,
-            };
-            let pacer = Pacer::Closed {
-                start: spec.start,
-                end,
-                next: AtomicU64::new(0),
-            };
-            (pacer, concurrency.get(), header)
-        }
-    };
+    let (pacer, workers) = Pacer::for_spec(&spec);
+    let header = SummaryHeader::for_spec(&spec);
     let template_histogram =
         Histogram::new_with_bounds(HISTOGRAM_LOW_US, HISTOGRAM_HIGH_US, HISTOGRAM_SIGFIG)?;
     let shared = Arc::new(Shared {
@@ -392,6 +375,28 @@ impl<S: SampleSink> Shared<S> {
 }
 
 impl Pacer {
+    /// The pacer for `spec`'s mode, and how many workers it needs.
+    fn for_spec(spec: &LoadSpec) -> (Pacer, usize) {
+        let (start, end) = (spec.start, spec.start.saturating_add(spec.duration));
+        match &spec.mode {
+            LoadMode::Open(schedule) => {
+                let pacer = Pacer::Open {
+                    schedule: schedule.clone(),
+                    baton: Baton::default(),
+                    start,
+                    end,
+                    max_backlog: spec.max_backlog,
+                    next: AtomicU64::new(0),
+                };
+                (pacer, spec.connections.get())
+            }
+            LoadMode::Closed { concurrency } => {
+                let next = AtomicU64::new(0);
+                (Pacer::Closed { start, end, next }, concurrency.get())
+            }
+        }
+    }
+
     /// The next ticket, given the time since the run started.
     fn next(&self, now: Duration) -> Ticket {
         match self {

@@ -15,9 +15,10 @@ pub struct Sample {
     pub request_id: u64,
     /// When it was meant to leave, since the run started (closed loop: when it left).
     pub intended: Duration,
-    /// When it actually left, since the run started.
+    /// When it actually left, since the run started (a shed request: when it was shed).
     pub sent: Duration,
-    /// From `intended` to the end of the response body or the transport error.
+    /// From `intended` to the end of the response body or the transport error (a shed request:
+    /// how long it was overdue when shed; recorders keep no latency for it).
     pub latency: Duration,
     /// What came back.
     pub outcome: Outcome,
