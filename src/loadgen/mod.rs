@@ -15,6 +15,7 @@ pub mod interner;
 pub mod recorder;
 pub mod sample;
 pub mod schedule;
+mod sparse;
 pub mod summary;
 
 #[cfg(test)]

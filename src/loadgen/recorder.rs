@@ -3,7 +3,8 @@
 //! Requests are bucketed by their *intended* time into fixed windows (1 s by default) and by a
 //! [`SeriesKey`]. Recent windows keep a dense histogram so recording is O(1); once a shard has
 //! seen a sample two windows newer, older entries are compacted to their non-empty buckets only
-//! (a few hundred pairs instead of ~23 000 slots), so memory per (window, key) stays small and
+//! (varint-encoded, typically a few bytes per bucket instead of ~23 000 eight-byte slots), so
+//! memory per (window, key) stays small (hundreds of bytes to a few KB) and
 //! nothing grows with the number of samples. Late samples for a compacted window simply open a
 //! new live entry that is merged in later, so no sample is ever lost.
 //!
@@ -24,6 +25,7 @@ use thiserror::Error;
 use super::flags::{FlagSet, ResponseFlag};
 use super::interner::Interner;
 use super::sample::{Outcome, Sample, SampleSink, TransportErrorKind};
+use super::sparse::SparseBuckets;
 
 /// Lowest latency the histograms resolve, in microseconds.
 pub const HISTOGRAM_LOW_US: u64 = 1;
@@ -133,11 +135,11 @@ struct LiveEntry {
     histogram: Histogram<u64>,
 }
 
-/// A compacted entry: the histogram as (value, count) pairs of its non-empty buckets.
+/// A compacted entry: counters and the histogram's non-empty buckets.
 #[derive(Debug, Clone, Default)]
 struct ClosedEntry {
     counters: Counters,
-    buckets: Vec<(u64, u64)>,
+    buckets: SparseBuckets,
 }
 
 #[derive(Debug, Default)]
@@ -242,9 +244,7 @@ impl WindowedRecorder {
             for (key, entry) in series {
                 if filter(key) {
                     counters.add(&entry.counters);
-                    for &(value, count) in &entry.buckets {
-                        histogram.saturating_record_n(value, count);
-                    }
+                    entry.buckets.record_into(&mut histogram);
                 }
             }
         }
@@ -292,6 +292,20 @@ impl WindowedRecorder {
         (live, closed)
     }
 
+    /// Approximate heap bytes held by compacted entries (what grows, slowly, with run length).
+    pub fn compacted_bytes(&self) -> usize {
+        let closed = lock(&self.closed);
+        closed
+            .values()
+            .flat_map(HashMap::values)
+            .map(|e| {
+                std::mem::size_of::<(SeriesKey, ClosedEntry)>()
+                    + e.buckets.byte_len()
+                    + e.counters.statuses.len() * std::mem::size_of::<(u16, u64)>()
+            })
+            .sum()
+    }
+
     fn window_of(&self, intended: Duration) -> u32 {
         let index = intended.as_nanos() / self.window.as_nanos();
         u32::try_from(index).unwrap_or(u32::MAX)
@@ -324,7 +338,7 @@ impl WindowedRecorder {
             };
             let target = closed.entry(id.0).or_default().entry(id.1).or_default();
             target.counters.add(&live.counters);
-            target.merge_buckets(&live.histogram);
+            target.buckets.add_histogram(&live.histogram);
             if shard.spare.len() < SPARE_HISTOGRAMS {
                 live.histogram.reset();
                 shard.spare.push(live.histogram);
@@ -433,24 +447,6 @@ impl Counters {
             client_overloads: self.client_overloads,
             histogram,
         }
-    }
-}
-
-impl ClosedEntry {
-    /// Adds a dense histogram's non-empty buckets to the sorted (value, count) list.
-    fn merge_buckets(&mut self, histogram: &Histogram<u64>) {
-        let incoming = histogram
-            .iter_recorded()
-            .map(|v| (v.value_iterated_to(), v.count_at_value()));
-        self.buckets.extend(incoming);
-        self.buckets.sort_unstable_by_key(|(value, _)| *value);
-        self.buckets.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same {
-                earlier.1 += later.1;
-            }
-            same
-        });
     }
 }
 

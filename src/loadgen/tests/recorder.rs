@@ -165,6 +165,9 @@ fn memory_stays_one_compact_entry_per_window_and_key() {
     );
     r.flush();
     assert_eq!(r.entry_counts(), (0, 2 * 600));
+    // ~25 samples per entry: a few hundred bytes each, not a dense 188 KB histogram.
+    let per_entry = r.compacted_bytes() / (2 * 600);
+    assert!(per_entry < 600, "{per_entry} bytes per (window, key)");
     assert_eq!(
         r.aggregate(all, Duration::ZERO, 600 * SEC).requests,
         600 * 50
