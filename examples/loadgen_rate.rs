@@ -76,6 +76,12 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         println!("{summary}");
         let agg = recorder.aggregate(|_| true, Duration::ZERO, Duration::from_secs(5));
+        recorder.flush();
+        let (_, entries) = recorder.entry_counts();
+        println!(
+            "  recorder: {entries} (window, key) entries, {} bytes each on average",
+            recorder.compacted_bytes() / entries.max(1)
+        );
         println!(
             "  wall {:.2}s, {} of {connections} connections opened, recorder saw {} requests, p99 {:?}\n",
             wall.elapsed().as_secs_f64(),
