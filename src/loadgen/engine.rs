@@ -17,7 +17,7 @@
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -226,6 +226,8 @@ struct Shared<S> {
     sink: Arc<S>,
     tally: Tally,
     cancel: CancellationToken,
+    /// Set once the first request is shed, so the warning is logged once per load.
+    shedding: AtomicBool,
 }
 
 /// Runs one load to its end (or until `cancel`), sending every settled request to `sink`.
@@ -272,7 +274,9 @@ pub async fn run_load<S: SampleSink + 'static>(
         sink,
         tally: Tally::new(&template_histogram),
         cancel,
+        shedding: AtomicBool::new(false),
     });
+    tracing::debug!(load = %spec.name, target = %spec.target, workers, "load starting");
     let mut tasks = JoinSet::new();
     for slot in 0..workers {
         tasks.spawn(worker(Arc::clone(&shared), slot));
@@ -284,7 +288,15 @@ pub async fn run_load<S: SampleSink + 'static>(
     if panicked {
         return Err(LoadError::WorkerPanicked { load: spec.name });
     }
-    Ok(shared.tally.summarize(header))
+    let summary = shared.tally.summarize(header);
+    tracing::debug!(
+        load = %summary.name,
+        sent = summary.sent,
+        responses = summary.responses,
+        client_overloads = summary.client_overloads,
+        "load finished"
+    );
+    Ok(summary)
 }
 
 /// One worker: one connection, requests until the pacer says done.
@@ -327,6 +339,12 @@ impl<S: SampleSink> Shared<S> {
             match self.pacer.next(self.run_start.elapsed()) {
                 Ticket::Done => return None,
                 Ticket::Shed { seq, at } => {
+                    if !self.shedding.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            load = self.index,
+                            "open-loop backlog over its cap: shedding requests as client overload"
+                        );
+                    }
                     let now = self.run_start.elapsed();
                     let waited = now.saturating_sub(at);
                     self.settle(slot, seq, at, now, waited, Outcome::ClientOverload);
