@@ -66,14 +66,16 @@ pub struct LoadSpec {
     pub mode: LoadMode,
     /// When the load starts, relative to the run start.
     pub start: Duration,
-    /// How long the load sends (open loop: tickets due in `[start, start + duration)`).
+    /// How long the load sends (open loop: requests due in `[start, start + duration)`; with
+    /// stages, usually `Schedule::length`, as the schedule ends after its last stage).
     pub duration: Duration,
     /// Client-side timeout per request, from the moment it is sent.
     pub timeout: Duration,
     /// Open loop: number of keep-alive connections (= workers). Closed loop: ignored; each of
     /// the `concurrency` workers has its own connection.
     pub connections: NonZeroUsize,
-    /// Open loop: overdue requests allowed before further ones are shed as client overload.
+    /// Open loop: overdue, not-yet-sent requests allowed before further ones are shed as client
+    /// overload (0 sheds every request that is already late when a worker takes it).
     pub max_backlog: u64,
     /// First part of every `x-request-id` (`<prefix>-<index>-<seq>`), e.g. the run id.
     pub request_id_prefix: String,

@@ -21,7 +21,7 @@ impl Interner {
         Self::default()
     }
 
-    /// The id of `name`, adding it if new.
+    /// The id of `name`, adding it if new (ids saturate at `u32::MAX`, far beyond any scenario).
     pub fn intern(&self, name: &str) -> u32 {
         if let Some(id) = self.get(name) {
             return id;
