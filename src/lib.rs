@@ -7,5 +7,6 @@
 pub mod chaos;
 pub mod cli;
 pub mod expect;
+pub mod loadgen;
 pub mod policy;
 pub mod scenario;
