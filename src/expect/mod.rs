@@ -4,6 +4,7 @@
 //! judges an observation taken in the metric's natural unit (fraction, seconds, count).
 
 mod assertion;
+pub mod evaluate;
 mod metric;
 
 pub use assertion::{Assertion, AssertionError, Op, Threshold, format_duration};
