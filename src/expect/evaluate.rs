@@ -255,21 +255,24 @@ fn rule_matches(r: &RouteRef, s: &RuleSeries) -> bool {
         }
 }
 
+/// Cumulative counter values by cluster name, then counter name.
+pub type ClusterCounters = HashMap<String, HashMap<String, u64>>;
+
 /// Counter samples taken during a run: the cumulative value of every counter per cluster, at
 /// each sampling time.
 #[derive(Debug, Clone, Default)]
 pub struct StatTimeline {
-    samples: Vec<(Duration, HashMap<String, HashMap<String, u64>>)>,
+    samples: Vec<(Duration, ClusterCounters)>,
 }
 
 impl StatTimeline {
     /// Adds a sample (times must not go backwards).
-    pub fn push(&mut self, at: Duration, counters: HashMap<String, HashMap<String, u64>>) {
+    pub fn push(&mut self, at: Duration, counters: ClusterCounters) {
         self.samples.push((at, counters));
     }
 
     /// The samples, oldest first.
-    pub fn samples(&self) -> &[(Duration, HashMap<String, HashMap<String, u64>>)] {
+    pub fn samples(&self) -> &[(Duration, ClusterCounters)] {
         &self.samples
     }
 

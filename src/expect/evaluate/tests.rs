@@ -53,6 +53,7 @@ fn run() -> Run {
 
 impl Run {
     /// Records `count` requests at second `t` for `route` (index into ROUTES) served by `replica`.
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
         t: u64,
