@@ -59,10 +59,13 @@ fn overlapping_faults_compose_per_replica() {
     assert_eq!(at(2, 9), ["kill"]);
 }
 
+/// One apply call: milliseconds into the run, backend, replica, fault types.
+type Call = (u64, String, usize, Vec<&'static str>);
+
 /// Remembers every apply call with the (paused) time it happened at.
 struct Recorder {
     start: Instant,
-    calls: Mutex<Vec<(u64, String, usize, Vec<&'static str>)>>,
+    calls: Mutex<Vec<Call>>,
 }
 
 impl FaultTarget for Recorder {
