@@ -1,1 +1,5 @@
 //! Programmable mock HTTP backends.
+#![forbid(unsafe_code)]
+
+pub mod duration;
+pub mod latency;
