@@ -183,8 +183,14 @@ mod tests {
         assert!(matches!(parse("-1s"), Err(DurationError::MissingNumber(_))));
         assert!(matches!(parse(" 1s"), Err(DurationError::MissingNumber(_))));
         assert!(matches!(parse("1s "), Err(DurationError::MissingNumber(_))));
-        assert!(matches!(parse("100000ms"), Err(DurationError::TooManyDigits(_))));
-        assert!(matches!(parse("1h1m1s1ms1ms"), Err(DurationError::TooManyParts(_))));
+        assert!(matches!(
+            parse("100000ms"),
+            Err(DurationError::TooManyDigits(_))
+        ));
+        assert!(matches!(
+            parse("1h1m1s1ms1ms"),
+            Err(DurationError::TooManyParts(_))
+        ));
     }
 
     #[test]
@@ -205,7 +211,10 @@ mod tests {
     fn serde_uses_strings() {
         let value: GatewayDuration = serde_json::from_str("\"1m30s\"").expect("valid");
         assert_eq!(value.0, Duration::from_secs(90));
-        assert_eq!(serde_json::to_string(&value).expect("serializes"), "\"1m30s\"");
+        assert_eq!(
+            serde_json::to_string(&value).expect("serializes"),
+            "\"1m30s\""
+        );
         let err = serde_json::from_str::<GatewayDuration>("\"90\"").expect_err("no unit");
         assert!(err.to_string().contains("unit"), "{err}");
         assert!(serde_json::from_str::<GatewayDuration>("90").is_err());

@@ -138,12 +138,12 @@ impl LatencyDist {
 }
 
 impl Sampler {
-    pub(crate) const ZERO: Self = Self::Fixed(Duration::ZERO);
-
     pub(crate) fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Duration {
         match *self {
             Self::Fixed(d) => d,
-            Self::Uniform { min_ns, max_ns } => Duration::from_nanos(rng.random_range(min_ns..=max_ns)),
+            Self::Uniform { min_ns, max_ns } => {
+                Duration::from_nanos(rng.random_range(min_ns..=max_ns))
+            }
             Self::LogNormal { mu, sigma } => {
                 let secs = (mu + sigma * standard_normal(rng)).exp();
                 Duration::try_from_secs_f64(secs)
@@ -216,23 +216,34 @@ impl<'de> Visitor<'de> for DistVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<LatencyDist, E> {
-        duration::parse(v).map(LatencyDist::Fixed).map_err(E::custom)
+        duration::parse(v)
+            .map(LatencyDist::Fixed)
+            .map_err(E::custom)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LatencyDist, A::Error> {
         const KINDS: &[&str] = &["fixed", "uniform", "lognormal"];
         let Some(kind) = map.next_key::<String>()? else {
-            return Err(de::Error::invalid_length(0, &"exactly one of fixed, uniform, lognormal"));
+            return Err(de::Error::invalid_length(
+                0,
+                &"exactly one of fixed, uniform, lognormal",
+            ));
         };
         let dist = match kind.as_str() {
             "fixed" => LatencyDist::Fixed(map.next_value::<GatewayDuration>()?.0),
             "uniform" => {
                 let Range(min, max) = map.next_value()?;
-                LatencyDist::Uniform { min: min.0, max: max.0 }
+                LatencyDist::Uniform {
+                    min: min.0,
+                    max: max.0,
+                }
             }
             "lognormal" => {
                 let Quantiles(p50, p99) = map.next_value()?;
-                LatencyDist::LogNormal { p50: p50.0, p99: p99.0 }
+                LatencyDist::LogNormal {
+                    p50: p50.0,
+                    p99: p99.0,
+                }
             }
             other => return Err(de::Error::unknown_field(other, KINDS)),
         };

@@ -30,39 +30,81 @@ fn assert_near(actual: Duration, expected: Duration, tolerance: f64) {
 
 #[test]
 fn fixed_and_zero_are_constant() {
-    assert!(samples(LatencyDist::Fixed(ms(5)), 100).iter().all(|d| *d == ms(5)));
-    assert!(samples(LatencyDist::ZERO, 100).iter().all(Duration::is_zero));
+    assert!(
+        samples(LatencyDist::Fixed(ms(5)), 100)
+            .iter()
+            .all(|d| *d == ms(5))
+    );
+    assert!(
+        samples(LatencyDist::ZERO, 100)
+            .iter()
+            .all(Duration::is_zero)
+    );
     assert!(LatencyDist::ZERO.is_zero());
-    let zero_lognormal = LatencyDist::LogNormal { p50: ms(0), p99: ms(0) };
+    let zero_lognormal = LatencyDist::LogNormal {
+        p50: ms(0),
+        p99: ms(0),
+    };
     assert!(zero_lognormal.validate().is_ok());
     assert!(samples(zero_lognormal, 100).iter().all(Duration::is_zero));
 }
 
 #[test]
 fn uniform_stays_in_range_and_spreads() {
-    let sorted = samples(LatencyDist::Uniform { min: ms(10), max: ms(30) }, 20_000);
+    let sorted = samples(
+        LatencyDist::Uniform {
+            min: ms(10),
+            max: ms(30),
+        },
+        20_000,
+    );
     assert!(sorted[0] >= ms(10));
     assert!(sorted[sorted.len() - 1] <= ms(30));
     assert_near(quantile(&sorted, 0.5), ms(20), 0.05);
     assert_near(quantile(&sorted, 0.1), ms(12), 0.05);
     assert_near(quantile(&sorted, 0.9), ms(28), 0.05);
     // A degenerate range is a fixed delay.
-    assert!(samples(LatencyDist::Uniform { min: ms(3), max: ms(3) }, 10).iter().all(|d| *d == ms(3)));
+    assert!(
+        samples(
+            LatencyDist::Uniform {
+                min: ms(3),
+                max: ms(3)
+            },
+            10
+        )
+        .iter()
+        .all(|d| *d == ms(3))
+    );
 }
 
 #[test]
 fn lognormal_hits_its_quantiles() {
-    let sorted = samples(LatencyDist::LogNormal { p50: ms(5), p99: ms(40) }, 50_000);
+    let sorted = samples(
+        LatencyDist::LogNormal {
+            p50: ms(5),
+            p99: ms(40),
+        },
+        50_000,
+    );
     assert_near(quantile(&sorted, 0.5), ms(5), 0.05);
     assert_near(quantile(&sorted, 0.99), ms(40), 0.12);
     // sigma = 0 when p99 == p50: a fixed delay.
-    let flat = samples(LatencyDist::LogNormal { p50: ms(8), p99: ms(8) }, 100);
+    let flat = samples(
+        LatencyDist::LogNormal {
+            p50: ms(8),
+            p99: ms(8),
+        },
+        100,
+    );
     assert!(flat.iter().all(|d| (d.as_secs_f64() - 0.008).abs() < 1e-9));
 }
 
 #[test]
 fn same_seed_same_samples() {
-    let dist = LatencyDist::LogNormal { p50: ms(5), p99: ms(40) };
+    let dist = LatencyDist::LogNormal {
+        p50: ms(5),
+        p99: ms(40),
+    };
     let mut a = ChaCha8Rng::seed_from_u64(1);
     let mut b = ChaCha8Rng::seed_from_u64(1);
     let xs: Vec<_> = (0..50).map(|_| dist.sample(&mut a)).collect();
@@ -73,15 +115,27 @@ fn same_seed_same_samples() {
 #[test]
 fn validation_rejects_impossible_shapes() {
     assert!(matches!(
-        LatencyDist::Uniform { min: ms(9), max: ms(1) }.validate(),
+        LatencyDist::Uniform {
+            min: ms(9),
+            max: ms(1)
+        }
+        .validate(),
         Err(LatencyError::UniformReversed { .. })
     ));
     assert!(matches!(
-        LatencyDist::LogNormal { p50: ms(9), p99: ms(1) }.validate(),
+        LatencyDist::LogNormal {
+            p50: ms(9),
+            p99: ms(1)
+        }
+        .validate(),
         Err(LatencyError::LogNormalReversed { .. })
     ));
     assert_eq!(
-        LatencyDist::LogNormal { p50: ms(0), p99: ms(1) }.validate(),
+        LatencyDist::LogNormal {
+            p50: ms(0),
+            p99: ms(1)
+        }
+        .validate(),
         Err(LatencyError::LogNormalZeroMedian)
     );
 }
@@ -90,18 +144,30 @@ fn validation_rejects_impossible_shapes() {
 fn deserializes_every_scenario_shape() {
     let parse = |json: &str| serde_json::from_str::<LatencyDist>(json);
     assert_eq!(parse(r#""5ms""#).expect("plain"), LatencyDist::Fixed(ms(5)));
-    assert_eq!(parse(r#"{"fixed":"2s"}"#).expect("fixed"), LatencyDist::Fixed(ms(2000)));
+    assert_eq!(
+        parse(r#"{"fixed":"2s"}"#).expect("fixed"),
+        LatencyDist::Fixed(ms(2000))
+    );
     assert_eq!(
         parse(r#"{"uniform":["1ms","9ms"]}"#).expect("uniform list"),
-        LatencyDist::Uniform { min: ms(1), max: ms(9) }
+        LatencyDist::Uniform {
+            min: ms(1),
+            max: ms(9)
+        }
     );
     assert_eq!(
         parse(r#"{"uniform":{"min":"1ms","max":"9ms"}}"#).expect("uniform map"),
-        LatencyDist::Uniform { min: ms(1), max: ms(9) }
+        LatencyDist::Uniform {
+            min: ms(1),
+            max: ms(9)
+        }
     );
     assert_eq!(
         parse(r#"{"lognormal":{"p50":"5ms","p99":"40ms"}}"#).expect("lognormal"),
-        LatencyDist::LogNormal { p50: ms(5), p99: ms(40) }
+        LatencyDist::LogNormal {
+            p50: ms(5),
+            p99: ms(40)
+        }
     );
 }
 
@@ -127,15 +193,24 @@ fn serializes_tagged_and_round_trips() {
     for (dist, json) in [
         (LatencyDist::Fixed(ms(2000)), r#"{"fixed":"2s"}"#),
         (
-            LatencyDist::Uniform { min: ms(1), max: ms(9) },
+            LatencyDist::Uniform {
+                min: ms(1),
+                max: ms(9),
+            },
             r#"{"uniform":["1ms","9ms"]}"#,
         ),
         (
-            LatencyDist::LogNormal { p50: ms(5), p99: ms(40) },
+            LatencyDist::LogNormal {
+                p50: ms(5),
+                p99: ms(40),
+            },
             r#"{"lognormal":{"p50":"5ms","p99":"40ms"}}"#,
         ),
     ] {
         assert_eq!(serde_json::to_string(&dist).expect("serializes"), json);
-        assert_eq!(serde_json::from_str::<LatencyDist>(json).expect("parses"), dist);
+        assert_eq!(
+            serde_json::from_str::<LatencyDist>(json).expect("parses"),
+            dist
+        );
     }
 }
