@@ -7,14 +7,13 @@
 //!                └──── shutdown / handle dropped ────► stopped
 //! ```
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
@@ -67,14 +66,6 @@ pub struct ReplicaHandle {
     /// Dropping the sender is the stop signal too.
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
-}
-
-/// Runs hyper's per-stream HTTP/2 tasks so that they end with their incarnation: a hung stream
-/// must not outlive a kill or a shutdown.
-#[derive(Clone)]
-struct StreamExecutor {
-    /// Never sent on; its sender is dropped when the incarnation ends.
-    ended: watch::Receiver<()>,
 }
 
 /// Why an incarnation ended.
@@ -219,22 +210,6 @@ impl ReplicaController {
     }
 }
 
-impl<F> hyper::rt::Executor<F> for StreamExecutor
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, future: F) {
-        let mut ended = self.ended.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = future => {}
-                _ = ended.changed() => {}
-            }
-        });
-    }
-}
-
 /// A listener with `SO_REUSEADDR`, so a restarted replica can take its port back while the old
 /// connections sit in TIME_WAIT.
 fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -310,14 +285,14 @@ async fn rebind(addr: SocketAddr, stop: &mut watch::Receiver<bool>) -> Option<Tc
     }
 }
 
-/// One incarnation: accepts until killed or stopped. Returning drops the listener, aborts every
-/// connection task and ends every HTTP/2 stream task.
+/// One incarnation: accepts until killed or stopped. Returning drops the listener and aborts every
+/// connection task; dropping an HTTP/2 connection resets its streams, which ends hyper's stream
+/// tasks (the teardown test checks that no task is left).
 async fn serve(
     shared: &Arc<Shared>,
     listener: TcpListener,
     stop: &mut watch::Receiver<bool>,
 ) -> Ended {
-    let (_incarnation, ended) = watch::channel(());
     let mut faults = shared.faults.subscribe();
     let mut connections = JoinSet::new();
     loop {
@@ -328,7 +303,7 @@ async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(connection(shared.clone(), stream, ended.clone()));
+                    connections.spawn(connection(shared.clone(), stream));
                 }
                 Err(error) => {
                     // Usually out of file descriptors: back off instead of spinning.
@@ -340,12 +315,12 @@ async fn serve(
     }
 }
 
-async fn connection(shared: Arc<Shared>, stream: TcpStream, ended: watch::Receiver<()>) {
+async fn connection(shared: Arc<Shared>, stream: TcpStream) {
     let _open = shared.counters.connection();
     let _ = stream.set_nodelay(true);
     let for_requests = shared.clone();
     let service = service_fn(move |request| service::handle(for_requests.clone(), request));
-    let builder = auto::Builder::new(StreamExecutor { ended });
+    let builder = auto::Builder::new(TokioExecutor::new());
     if let Err(error) = builder
         .serve_connection(TokioIo::new(stream), service)
         .await
