@@ -84,7 +84,7 @@ pub fn format(duration: Duration) -> String {
     Display(duration).to_string()
 }
 
-/// Formats a duration like [`format`] without allocating.
+/// Formats a duration like [`format()`] without allocating.
 #[derive(Debug, Clone, Copy)]
 pub struct Display(pub Duration);
 

@@ -146,15 +146,16 @@ async fn httpbin_helpers() {
 #[tokio::test]
 async fn latency_delays_traffic_but_not_health() {
     let mut cfg = config("slow", 0);
-    cfg.latency = LatencyDist::Fixed(Duration::from_millis(150));
+    cfg.latency = LatencyDist::Fixed(Duration::from_millis(300));
     let replica = start(cfg).await;
     let addr = replica.addr();
     let (reply, took) = timed(must_get(addr, "/")).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert!(took >= Duration::from_millis(150), "{took:?}");
+    assert!(took >= Duration::from_millis(300), "{took:?}");
     let (reply, took) = timed(must_get(addr, "/healthz")).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert!(took < Duration::from_millis(100), "{took:?}");
+    // Generous bound: the machine may be busy; 300 ms would mean the latency applied.
+    assert!(took < Duration::from_millis(200), "{took:?}");
 }
 
 /// The status sequence of 30 sequential requests to a replica with errorRate 0.5.
