@@ -7,6 +7,7 @@
 //! {"type": "latency", "latency": {"lognormal": {"p50": "50ms", "p99": "400ms"}}}
 //! {"type": "error", "status": 503, "rate": 0.5}
 //! {"type": "hang"}
+//! {"type": "reset"}
 //! {"type": "slowBody", "bytesPerSecond": 1024}
 //! {"type": "unhealthy"}
 //! {"type": "kill"}
@@ -34,6 +35,8 @@ pub enum Fault {
     },
     /// Requests (health checks included) are accepted and not answered until the fault is cleared.
     Hang,
+    /// The connection is reset (TCP RST) when a request arrives on it (health checks included).
+    Reset,
     /// Response bodies trickle at this rate.
     SlowBody {
         /// Body bytes sent per second; at least 1.
@@ -77,6 +80,7 @@ enum FaultRepr {
         rate: f64,
     },
     Hang,
+    Reset,
     #[serde(rename_all = "camelCase")]
     SlowBody {
         bytes_per_second: u64,
@@ -92,6 +96,7 @@ pub(crate) struct ActiveFaults {
     pub(crate) latency: Vec<Sampler>,
     pub(crate) errors: Vec<(StatusCode, f64)>,
     pub(crate) hang: bool,
+    pub(crate) reset: bool,
     /// The slowest of the active slow-body faults.
     pub(crate) slow_body: Option<u64>,
     pub(crate) unhealthy: bool,
@@ -131,7 +136,9 @@ impl Fault {
             Self::SlowBody {
                 bytes_per_second: 0,
             } => Err(FaultError::ZeroRate),
-            Self::Hang | Self::SlowBody { .. } | Self::Unhealthy | Self::Kill => Ok(()),
+            Self::Hang | Self::Reset | Self::SlowBody { .. } | Self::Unhealthy | Self::Kill => {
+                Ok(())
+            }
         }
     }
 }
@@ -144,6 +151,7 @@ impl TryFrom<FaultRepr> for Fault {
             FaultRepr::Latency { latency } => Fault::Latency(latency),
             FaultRepr::Error { status, rate } => Fault::Error { status, rate },
             FaultRepr::Hang => Fault::Hang,
+            FaultRepr::Reset => Fault::Reset,
             FaultRepr::SlowBody { bytes_per_second } => Fault::SlowBody { bytes_per_second },
             FaultRepr::Unhealthy => Fault::Unhealthy,
             FaultRepr::Kill => Fault::Kill,
@@ -159,6 +167,7 @@ impl From<Fault> for FaultRepr {
             Fault::Latency(latency) => FaultRepr::Latency { latency },
             Fault::Error { status, rate } => FaultRepr::Error { status, rate },
             Fault::Hang => FaultRepr::Hang,
+            Fault::Reset => FaultRepr::Reset,
             Fault::SlowBody { bytes_per_second } => FaultRepr::SlowBody { bytes_per_second },
             Fault::Unhealthy => FaultRepr::Unhealthy,
             Fault::Kill => FaultRepr::Kill,
@@ -180,6 +189,7 @@ impl ActiveFaults {
                     active.errors.push((status, rate));
                 }
                 Fault::Hang => active.hang = true,
+                Fault::Reset => active.reset = true,
                 Fault::SlowBody { bytes_per_second } => {
                     let slowest = active
                         .slow_body
@@ -233,6 +243,7 @@ mod tests {
             }
         );
         assert_eq!(parse(r#"{"type":"hang"}"#).expect("hang"), Fault::Hang);
+        assert_eq!(parse(r#"{"type":"reset"}"#).expect("reset"), Fault::Reset);
         assert_eq!(
             parse(r#"{"type":"slowBody","bytesPerSecond":100}"#).expect("slow"),
             Fault::SlowBody {

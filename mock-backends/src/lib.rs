@@ -22,7 +22,8 @@
 //!
 //! Non-health requests wait the replica latency plus every `latency` fault plus `?delay`; then an
 //! `error` fault (tried in order) or `errorRate` (not for `/status/<code>`) may turn the answer into
-//! an error. `hang` holds every request, health checks included, until it is cleared; `kill`
+//! an error. `hang` holds every request, health checks included, until it is cleared; `reset`
+//! answers every request, health checks included, by resetting its connection (TCP RST); `kill`
 //! closes the listener and every connection until it is cleared.
 //!
 //! # JSON shapes
@@ -30,7 +31,7 @@
 //! Durations are Gateway API strings ([`duration`]). Latency: `"5ms"`, `{"fixed": "5ms"}`,
 //! `{"uniform": ["1ms", "9ms"]}`, `{"lognormal": {"p50": "5ms", "p99": "40ms"}}` ([`LatencyDist`]).
 //! Faults: `{"type": "latency", "latency": "2s"}`, `{"type": "error", "status": 503, "rate": 1.0}`,
-//! `{"type": "hang"}`, `{"type": "slowBody", "bytesPerSecond": 1024}`, `{"type": "unhealthy"}`,
+//! `{"type": "hang"}`, `{"type": "reset"}`, `{"type": "slowBody", "bytesPerSecond": 1024}`, `{"type": "unhealthy"}`,
 //! `{"type": "kill"}` ([`Fault`]). Replica configuration: [`ReplicaConfig`].
 //!
 //! # Determinism
@@ -48,6 +49,7 @@ pub mod replica;
 pub mod stats;
 
 mod body;
+mod io;
 mod service;
 mod state;
 

@@ -16,11 +16,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::{ConfigError, ReplicaConfig};
 use crate::fault::{ActiveFaults, Fault, FaultError};
+use crate::io::SharedStream;
 use crate::service;
 use crate::state::Shared;
 use crate::stats::ReplicaStats;
@@ -318,13 +319,27 @@ async fn serve(
 async fn connection(shared: Arc<Shared>, stream: TcpStream) {
     let _open = shared.counters.connection();
     let _ = stream.set_nodelay(true);
-    let for_requests = shared.clone();
-    let service = service_fn(move |request| service::handle(for_requests.clone(), request));
+    // The task keeps a second owner of the socket so a `reset` fault can set zero linger on it.
+    let stream = Arc::new(stream);
+    let reset = Arc::new(Notify::new());
+    let service = {
+        let (shared, reset) = (shared.clone(), reset.clone());
+        service_fn(move |request| service::handle(shared.clone(), reset.clone(), request))
+    };
     let builder = auto::Builder::new(TokioExecutor::new());
-    if let Err(error) = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .await
-    {
-        tracing::debug!(%error, "connection ended with an error");
+    let io = TokioIo::new(SharedStream(stream.clone()));
+    tokio::select! {
+        served = builder.serve_connection(io, service) => {
+            if let Err(error) = served {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        }
+        () = reset.notified() => {
+            shared.counters.reset();
+            if let Err(error) = stream.set_zero_linger() {
+                tracing::warn!(%error, "cannot set zero linger; the connection closes with a FIN");
+            }
+            // Leaving drops hyper's connection and then our owner: the close sends an RST.
+        }
     }
 }

@@ -13,6 +13,7 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use rand::Rng;
+use tokio::sync::Notify;
 
 use crate::body::ReplyBody;
 use crate::duration;
@@ -45,14 +46,21 @@ enum Route {
     Bytes(usize),
 }
 
-/// Serves one request; never fails (bad helper input is a 400).
+/// Serves one request; never fails (bad helper input is a 400). Under a `reset` fault it asks the
+/// connection task, through `reset`, to reset the connection, and waits to be dropped with it.
 pub(crate) async fn handle(
     shared: Arc<Shared>,
+    reset: Arc<Notify>,
     request: Request<Incoming>,
 ) -> Result<Response<ReplyBody>, Infallible> {
     let (parts, mut body) = request.into_parts();
     let is_health = parts.uri.path() == shared.config.health_path;
     let _in_flight = shared.counters.request(is_health);
+    if shared.faults.borrow().reset {
+        reset.notify_one();
+        let never = std::future::pending::<Infallible>().await;
+        match never {}
+    }
     // Read the whole request body so the connection stays usable; a body error means the client
     // went away and hyper will drop this future anyway.
     while let Some(Ok(_)) = body.frame().await {}

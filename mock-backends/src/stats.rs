@@ -15,6 +15,8 @@ pub struct ReplicaStats {
     pub health_checks: u64,
     /// Requests answered with an injected error (an `error` fault or `errorRate`).
     pub injected_errors: u64,
+    /// Connections reset by a `reset` fault.
+    pub resets: u64,
     /// Connections accepted.
     pub connections: u64,
     /// Connections open now.
@@ -35,6 +37,7 @@ pub(crate) struct Counters {
     requests: AtomicU64,
     health_checks: AtomicU64,
     injected_errors: AtomicU64,
+    resets: AtomicU64,
     connections: AtomicU64,
     active_connections: AtomicU64,
     in_flight: AtomicU64,
@@ -82,6 +85,10 @@ impl Counters {
         self.injected_errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn reset(&self) {
+        self.resets.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn restarted(&self) {
         self.restarts.fetch_add(1, Ordering::Relaxed);
     }
@@ -104,6 +111,7 @@ impl Counters {
             requests: get(&self.requests),
             health_checks: get(&self.health_checks),
             injected_errors: get(&self.injected_errors),
+            resets: get(&self.resets),
             connections: get(&self.connections),
             active_connections: get(&self.active_connections),
             in_flight: get(&self.in_flight),

@@ -221,3 +221,40 @@ async fn invalid_faults_change_nothing() {
     replica.add_fault(Fault::Hang).expect("valid");
     assert_eq!(replica.faults(), vec![Fault::Unhealthy, Fault::Hang]);
 }
+
+/// Whether the error chain holds an `ECONNRESET`.
+fn is_reset(error: &BoxError) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::ConnectionReset;
+        }
+        source = error.source();
+    }
+    false
+}
+
+#[tokio::test]
+async fn reset_answers_requests_with_a_tcp_reset() {
+    let replica = start(config("payments", 0)).await;
+    let addr = replica.addr();
+    let mut h2 = Conn::h2(addr).await.expect("connects");
+    replica.set_faults(vec![Fault::Reset]).expect("valid");
+    let error = get(addr, "/").await.expect_err("reset");
+    assert!(is_reset(&error), "{error:?}");
+    let error = get(addr, "/healthz")
+        .await
+        .expect_err("health checks are reset too");
+    assert!(is_reset(&error), "{error:?}");
+    assert!(h2.get(addr, "/").await.is_err(), "h2 connection is reset");
+    assert_eq!(replica.stats().resets, 3);
+
+    replica.clear_faults();
+    assert_eq!(must_get(addr, "/").await.status, StatusCode::OK);
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            replica.stats().active_connections == 0
+        })
+        .await
+    );
+}
