@@ -9,4 +9,5 @@ pub mod cli;
 pub mod expect;
 pub mod loadgen;
 pub mod policy;
+pub mod runtime;
 pub mod scenario;

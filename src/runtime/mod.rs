@@ -1,0 +1,3 @@
+//! Where a scenario runs: in this process (`embedded`) or in containers (`docker`).
+
+pub mod backends;
