@@ -489,6 +489,30 @@ pub(super) fn draw_scaled_mesh(
     Ok(())
 }
 
+/// Draws a polyline, solid or dashed; a lone point becomes a dot so it stays visible.
+pub(super) fn draw_path(
+    chart: &mut Chart<'_, '_>,
+    points: &[(f64, f64)],
+    colour: RGBColor,
+    mark: Mark,
+    width: u32,
+) -> Result<(), DrawError> {
+    let style = colour.stroke_width(width);
+    match (points, mark) {
+        ([], _) => {}
+        ([p], _) => {
+            chart.draw_series(std::iter::once(Circle::new(*p, width + 2, colour.filled())))?;
+        }
+        (_, Mark::Dashed) => {
+            chart.draw_series(DashedLineSeries::new(points.iter().copied(), 7, 5, style))?;
+        }
+        (_, Mark::Line | Mark::Block) => {
+            chart.draw_series(LineSeries::new(points.iter().copied(), style))?;
+        }
+    }
+    Ok(())
+}
+
 /// Splits an optional-valued series into runs of present, finite values (gaps break lines).
 pub(super) fn segments(
     points: impl IntoIterator<Item = (f64, Option<f64>)>,

@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::canvas::{
-    Area, DrawError, LegendEntry, Mark, YScale, draw_faults, draw_legend, draw_message,
+    Area, DrawError, LegendEntry, Mark, YScale, draw_faults, draw_legend, draw_message, draw_path,
     draw_scaled_mesh, layout, render, segments, time_range, title, window_width,
 };
 use super::style::{HEIGHT, WIDTH, fmt_value, series_colour};
@@ -111,26 +111,13 @@ fn panel(
                 .iter()
                 .map(|p| (mid(p.t_s), p.p99_ms.filter(|v| *v >= 0.0))),
         );
-        for seg in p50 {
-            let pts: Vec<(f64, f64)> = seg
-                .into_iter()
-                .map(|(t, v)| (t, scale.to_axis(v)))
-                .collect();
-            if pts.len() == 1 {
-                chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
-            } else {
-                chart.draw_series(LineSeries::new(pts, c.stroke_width(2)))?;
-            }
-        }
-        for seg in p99 {
-            let pts: Vec<(f64, f64)> = seg
-                .into_iter()
-                .map(|(t, v)| (t, scale.to_axis(v)))
-                .collect();
-            if pts.len() == 1 {
-                chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.stroke_width(2))))?;
-            } else {
-                chart.draw_series(DashedLineSeries::new(pts, 7, 5, c.stroke_width(2)))?;
+        for (segs, mark) in [(p50, Mark::Line), (p99, Mark::Dashed)] {
+            for seg in segs {
+                let pts: Vec<(f64, f64)> = seg
+                    .into_iter()
+                    .map(|(t, v)| (t, scale.to_axis(v)))
+                    .collect();
+                draw_path(&mut chart, &pts, c, mark, 2)?;
             }
         }
     }

@@ -8,8 +8,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::canvas::{
-    Area, Chart, DrawError, LegendEntry, Mark, clean_xy, draw_faults, draw_legend, draw_mesh,
-    draw_message, draw_panel_heading, layout, render, time_range, title,
+    Area, DrawError, LegendEntry, Mark, clean_xy, draw_faults, draw_legend, draw_mesh,
+    draw_message, draw_panel_heading, draw_path, layout, render, time_range, title, window_width,
 };
 use super::style::{FONT, HEIGHT, TITLE_HEIGHT, WIDTH, fmt_value};
 use super::{ChartError, ChartFile, ChartInput, ClusterSeries};
@@ -53,9 +53,10 @@ fn draw(root: &Area<'_>, input: &ChartInput) -> Result<(), DrawError> {
     if input.clusters.is_empty() {
         return draw_message(&body, "no proxy data");
     }
-    let x = time_range(
-        input.duration_s,
-        input.clusters.iter().flat_map(|c| {
+    let times: Vec<f64> = input
+        .clusters
+        .iter()
+        .flat_map(|c| {
             [
                 &c.active_requests,
                 &c.pending,
@@ -64,7 +65,13 @@ fn draw(root: &Area<'_>, input: &ChartInput) -> Result<(), DrawError> {
             ]
             .into_iter()
             .flat_map(|s| s.iter().map(|p| p.0))
-        }),
+        })
+        .collect();
+    // One sampling interval of room after the last sample keeps it off the plot's edge.
+    let dt = window_width(times.iter().copied());
+    let x = time_range(
+        input.duration_s,
+        times.iter().map(|t| t + dt),
         &input.faults,
     );
     let blocks = body.split_evenly((input.clusters.len(), 1));
@@ -141,7 +148,7 @@ fn cluster_block(
             .draw(&Text::new(text, (at.0 - 4, at.1 - 3), label.color(&colour)))?;
     }
     for (series, colour) in [(&active, ACTIVE), (&pending, PENDING)] {
-        line(&mut chart, series, colour)?;
+        draw_path(&mut chart, series, colour, Mark::Line, 2)?;
     }
 
     // Hosts panel: whole numbers of hosts, drawn as steps because they change at instants.
@@ -184,26 +191,6 @@ fn cluster_block(
             5,
             UNHEALTHY.stroke_width(2),
         ))?;
-    }
-    Ok(())
-}
-
-fn line(
-    chart: &mut Chart<'_, '_>,
-    series: &[(f64, f64)],
-    colour: RGBColor,
-) -> Result<(), DrawError> {
-    match series {
-        [] => {}
-        [p] => {
-            chart.draw_series(std::iter::once(Circle::new(*p, 3, colour.filled())))?;
-        }
-        _ => {
-            chart.draw_series(LineSeries::new(
-                series.iter().copied(),
-                colour.stroke_width(2),
-            ))?;
-        }
     }
     Ok(())
 }
