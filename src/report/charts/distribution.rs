@@ -5,9 +5,9 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use super::axis::{YScale, draw_scaled_mesh};
 use super::canvas::{
-    Area, DrawError, LegendEntry, Mark, YScale, draw_legend, draw_message, draw_scaled_mesh,
-    layout, render, title,
+    Area, DrawError, LegendEntry, Mark, draw_legend, draw_message, layout, render, title,
 };
 use super::style::{HEIGHT, WIDTH, fmt_nines, fmt_value, series_colour};
 use super::{ChartError, ChartFile, ChartInput};

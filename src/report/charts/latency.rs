@@ -5,10 +5,12 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use super::axis::{YScale, draw_scaled_mesh, time_range, window_width};
 use super::canvas::{
-    Area, DrawError, LegendEntry, Mark, YScale, draw_faults, draw_legend, draw_message, draw_path,
-    draw_scaled_mesh, layout, render, segments, time_range, title, window_width,
+    Area, DrawError, LegendEntry, Mark, draw_legend, draw_message, layout, render, title,
 };
+use super::faults::draw_faults;
+use super::series::{draw_path, segments};
 use super::style::{HEIGHT, WIDTH, fmt_value, series_colour};
 use super::{ChartError, ChartFile, ChartInput};
 

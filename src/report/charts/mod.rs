@@ -10,12 +10,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+mod axis;
 mod canvas;
 mod distribution;
+mod faults;
 mod latency;
 mod model;
 mod outcomes;
 mod proxy_state;
+mod series;
 mod style;
 mod traffic;
 

@@ -7,10 +7,13 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::axis::{draw_mesh, time_range, window_width};
 use super::canvas::{
-    Area, DrawError, LegendEntry, Mark, clean_xy, draw_faults, draw_legend, draw_mesh,
-    draw_message, draw_panel_heading, draw_path, layout, render, time_range, title, window_width,
+    Area, DrawError, LegendEntry, Mark, draw_legend, draw_message, draw_panel_heading, layout,
+    render, title,
 };
+use super::faults::draw_faults;
+use super::series::{clean_xy, draw_path};
 use super::style::{FONT, HEIGHT, TITLE_HEIGHT, WIDTH, fmt_value};
 use super::{ChartError, ChartFile, ChartInput, ClusterSeries};
 

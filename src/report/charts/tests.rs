@@ -6,8 +6,9 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::canvas::{YScale, segments, window_width};
+use super::axis::{YScale, window_width};
 use super::distribution::nines;
+use super::series::segments;
 use super::style::{
     FAULT_SHADE, HEIGHT, LEGEND_WIDTH, TITLE_HEIGHT, WIDTH, blended_over_background, fmt_nines,
     fmt_value,

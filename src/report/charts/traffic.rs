@@ -5,10 +5,12 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use super::axis::{draw_mesh, time_range, window_width};
 use super::canvas::{
-    Area, DrawError, LegendEntry, Mark, draw_faults, draw_legend, draw_mesh, draw_message,
-    draw_panel_heading, layout, render, time_range, title, window_width,
+    Area, DrawError, LegendEntry, Mark, draw_legend, draw_message, draw_panel_heading, layout,
+    render, title,
 };
+use super::faults::draw_faults;
 use super::style::{HEIGHT, TITLE_HEIGHT, WIDTH, fmt_value, series_colour};
 use super::{ChartError, ChartFile, ChartInput, ReplicaSeries};
 
