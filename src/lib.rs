@@ -9,5 +9,6 @@ pub mod cli;
 pub mod expect;
 pub mod loadgen;
 pub mod policy;
+pub mod report;
 pub mod runtime;
 pub mod scenario;
