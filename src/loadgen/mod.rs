@@ -15,6 +15,7 @@ pub mod interner;
 pub mod recorder;
 pub mod sample;
 pub mod schedule;
+pub mod standalone;
 mod sparse;
 pub mod summary;
 
