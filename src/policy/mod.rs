@@ -1,1 +1,3 @@
 //! Gateway API and BackendTrafficPolicy: types, attachment, precedence, merge and status.
+
+pub mod btp;

@@ -1,0 +1,27 @@
+//! Envoy Gateway v1.9.0 `BackendTrafficPolicy`: the spec as the CRD defines it, the API
+//! server's admission rules, and the translator's own rejections.
+//!
+//! Reading a policy is three steps, each with Envoy Gateway's exact wording:
+//! 1. decode `spec` into [`BackendTrafficPolicySpec`] (unknown fields rejected, every error
+//!    located) with [`crate::scenario::decode::decode`];
+//! 2. [`validate`]: every OpenAPI and CEL rule of the CRD, as `kubectl apply` would report;
+//! 3. [`translation_errors`]: what the translator rejects although the CRD accepted it; these
+//!    become the policy's `Accepted=False, reason=Invalid` status ([`status_message`]).
+
+mod goregexp;
+mod schema;
+mod translate;
+mod types;
+mod validate;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+pub use goregexp::validate_go_regex;
+pub use translate::{
+    ConfigMapState, TranslateContext, status_message, translation_errors, translation_errors_with,
+};
+pub use types::*;
+pub use validate::validate;
+pub use values::{CrdEnum, Quantity};
