@@ -792,6 +792,14 @@ fn other_feature_cel_rules() {
             "spec.admissionControl: Invalid value: samplingWindow must be at least 1s",
         ]
     );
+    // CEL reads durations with Go's parser, so a value the pattern rejects is still compared.
+    assert_eq!(
+        at(&with(GW, "  admissionControl: {samplingWindow: 0.5s}\n")),
+        vec![
+            "spec.admissionControl.samplingWindow: Invalid value: \"0.5s\": spec.admissionControl.samplingWindow in body should match '^([0-9]{1,5}(h|m|s|ms)){1,4}$'",
+            "spec.admissionControl: Invalid value: samplingWindow must be at least 1s",
+        ]
+    );
     assert_eq!(
         at(&with(GW, "  bandwidthLimit: {}\n")),
         vec![

@@ -10,6 +10,7 @@ use super::schema::{
     DNS_SUBDOMAIN, DYNAMIC_MODULE_NAME, GROUP, HEADER_NAME, KIND, Kind, NO_CR_LF_NUL, NO_NUL_LF_CR,
     Schema, index, key,
 };
+use super::translate::go_parse_duration;
 use super::types::*;
 use super::values::CrdEnum;
 use crate::scenario::check::Checker;
@@ -266,6 +267,13 @@ impl Cel {
     }
 }
 
+/// CEL's `duration(s)`: Go's `time.ParseDuration`, which also reads values the CRD pattern
+/// rejects (`1.5s`); the pattern error is reported separately and does not stop CEL. A value
+/// Go cannot parse makes the rule fail to evaluate; that case is left out (None).
+fn cel_duration(value: &Option<String>) -> Option<i128> {
+    value.as_deref().and_then(|v| go_parse_duration(v).ok())
+}
+
 fn has<T>(value: &Option<T>) -> Cel {
     Cel::of(value.is_some())
 }
@@ -514,10 +522,11 @@ fn load_balancer(s: &mut Schema<'_, '_>, lb: &LoadBalancer, path: &str) {
             s.pattern(oob.authority.as_deref(), &authority, &NO_NUL_LF_CR);
             s.int_range(oob.port, &key(&p, "port"), Some(1), Some(65535));
             let period = key(&p, "reportingPeriod");
-            if let Some(d) = s.duration(&oob.reporting_period, &period) {
+            s.duration(&oob.reporting_period, &period);
+            if let Some(d) = cel_duration(&oob.reporting_period) {
                 let text = oob.reporting_period.as_deref().unwrap_or_default();
                 s.cel(
-                    !d.is_zero(),
+                    d > 0,
                     &period,
                     Kind::String(text),
                     "reportingPeriod must be greater than 0",
@@ -953,15 +962,15 @@ fn http2(s: &mut Schema<'_, '_>, h2: &Http2Settings, path: &str) {
     if let Some(ka) = &h2.connection_keepalive {
         let p = key(path, "connectionKeepalive");
         s.duration(&ka.idle_interval, &key(&p, "idleInterval"));
-        let interval = s.duration(&ka.interval, &key(&p, "interval"));
+        s.duration(&ka.interval, &key(&p, "interval"));
         s.int_range(
             ka.interval_jitter,
             &key(&p, "intervalJitter"),
             Some(0),
             Some(100),
         );
-        let timeout = s.duration(&ka.timeout, &key(&p, "timeout"));
-        if let (Some(t), Some(i)) = (timeout, interval) {
+        s.duration(&ka.timeout, &key(&p, "timeout"));
+        if let (Some(t), Some(i)) = (cel_duration(&ka.timeout), cel_duration(&ka.interval)) {
             s.cel(
                 t < i,
                 &p,
@@ -1202,7 +1211,7 @@ fn admission_control(s: &mut Schema<'_, '_>, ac: &AdmissionControl, path: &str) 
         Some(1),
         None,
     );
-    let window = s.duration(&ac.sampling_window, &key(path, "samplingWindow"));
+    s.duration(&ac.sampling_window, &key(path, "samplingWindow"));
     if let Some(sc) = &ac.success_criteria {
         let p = key(path, "successCriteria");
         if let Some(g) = &sc.grpc {
@@ -1231,9 +1240,9 @@ fn admission_control(s: &mut Schema<'_, '_>, ac: &AdmissionControl, path: &str) 
         Kind::Object,
         "maxRejectionPercent must be between 0 and 100",
     );
-    if let Some(w) = window {
+    if let Some(w) = cel_duration(&ac.sampling_window) {
         s.cel(
-            w >= std::time::Duration::from_secs(1),
+            w >= 1_000_000_000,
             path,
             Kind::Object,
             "samplingWindow must be at least 1s",
