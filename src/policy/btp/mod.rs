@@ -7,6 +7,9 @@
 //! 2. [`validate`]: every OpenAPI and CEL rule of the CRD, as `kubectl apply` would report;
 //! 3. [`translation_errors`]: what the translator rejects although the CRD accepted it; these
 //!    become the policy's `Accepted=False, reason=Invalid` status ([`status_message`]).
+//!
+//! [`read_spec`] does steps 1 and 2. Message formats follow the API server of Kubernetes 1.36
+//! (the version Envoy Gateway v1.9.0 tests its CRDs against); see `schema.rs`.
 
 mod goregexp;
 mod schema;
@@ -23,5 +26,5 @@ pub use translate::{
     ConfigMapState, TranslateContext, status_message, translation_errors, translation_errors_with,
 };
 pub use types::*;
-pub use validate::validate;
+pub use validate::{read_spec, validate};
 pub use values::{CrdEnum, Quantity};
