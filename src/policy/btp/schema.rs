@@ -10,7 +10,7 @@
 //! prints them (Envoy Gateway v1.9.0 tests against 1.33–1.36, default 1.36).
 //!
 //! As in the API server, CEL rules are not evaluated when a "blocking" schema error was found
-//! (required, enum, too long, too many); one notice replaces them.
+//! (required, enum, too long, too many, wrong type or format); one notice replaces them.
 
 use std::sync::LazyLock;
 
@@ -367,7 +367,8 @@ impl<'c, 'a> Schema<'c, 'a> {
         let Some(text) = value else { return };
         if !is_base64(text) {
             let quoted = go_quote(text);
-            self.error(
+            // A format failure is a type error to the API server, which blocks CEL.
+            self.blocking(
                 path,
                 format!("Invalid value: {quoted}: {path} in body must be of type byte: {quoted}"),
             );

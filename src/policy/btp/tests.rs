@@ -459,7 +459,8 @@ fn string_lengths_and_patterns() {
             "  healthCheck:\n    active: {type: TCP, tcp: {send: {type: Binary, binary: \"not base64!\"}}}\n"
         )),
         vec![
-            "spec.healthCheck.active.tcp.send.binary: Invalid value: \"not base64!\": spec.healthCheck.active.tcp.send.binary in body must be of type byte: \"not base64!\""
+            "spec.healthCheck.active.tcp.send.binary: Invalid value: \"not base64!\": spec.healthCheck.active.tcp.send.binary in body must be of type byte: \"not base64!\"",
+            NOT_CHECKED,
         ]
     );
 }
