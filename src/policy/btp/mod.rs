@@ -8,9 +8,11 @@
 //! 3. [`translation_errors`]: what the translator rejects although the CRD accepted it; these
 //!    become the policy's `Accepted=False, reason=Invalid` status ([`status_message`]).
 //!
-//! [`read_spec`] does steps 1 and 2. Message formats follow the API server of Kubernetes 1.36
+//! [`apply_defaults`] fills the CRD defaults as the API server stores them. [`read_spec`] does
+//! steps 1 and 2. Message formats follow the API server of Kubernetes 1.36
 //! (the version Envoy Gateway v1.9.0 tests its CRDs against); see `schema.rs`.
 
+mod defaults;
 mod goregexp;
 mod schema;
 mod translate;
@@ -21,6 +23,11 @@ mod values;
 #[cfg(test)]
 mod tests;
 
+pub use defaults::{
+    DEFAULT_CIRCUIT_BREAKER_THRESHOLD, DEFAULT_CONSISTENT_HASH_TABLE_SIZE,
+    DEFAULT_FAULT_PERCENTAGE, DEFAULT_FRACTION_DENOMINATOR, DEFAULT_NUM_RETRIES,
+    DEFAULT_REDIRECT_STATUS_CODE, apply_defaults,
+};
 pub use goregexp::validate_go_regex;
 pub use translate::{
     ConfigMapState, TranslateContext, status_message, translation_errors, translation_errors_with,

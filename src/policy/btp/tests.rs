@@ -229,6 +229,20 @@ fn conformance_policies_are_read_as_the_api_server_would() {
                 .collect();
             let outcome = if crd.is_empty() {
                 let errs = translation_errors(&spec);
+                // The stored (defaulted) policy is still valid and translates the same way.
+                let mut stored = spec.clone();
+                apply_defaults(&mut stored);
+                let mut recheck = Checker::new(&doc);
+                validate(&stored, &mut recheck, &base);
+                assert!(
+                    recheck.into_errors().is_empty(),
+                    "{stem}/{name} defaults are valid"
+                );
+                assert_eq!(
+                    translation_errors(&stored),
+                    errs,
+                    "{stem}/{name} after defaults"
+                );
                 Outcome::Accepted((!errs.is_empty()).then(|| status_message(&errs)))
             } else {
                 Outcome::CrdRejected(crd)
@@ -1204,4 +1218,77 @@ fn status_message_formatting() {
         "Already ends."
     );
     assert_eq!(status_message(&["a".to_string(), "b".to_string()]), "A\nb.");
+}
+
+#[test]
+fn defaults_fill_what_the_api_server_stores() {
+    let mut spec = spec_of(&with(
+        GW,
+        "  retry: {}\n  circuitBreaker: {perEndpoint: {}}\n  healthCheck:\n    active: {type: TCP, tcp: {}}\n    passive: {}\n  loadBalancer:\n    type: ConsistentHash\n    consistentHash: {type: SourceIP}\n  rateLimit:\n    global:\n      rules:\n        - clientSelectors: [{headers: [{name: x, value: y}], path: {}, sourceCIDR: {value: 10.0.0.0/8}}]\n          limit: {requests: 1, unit: Second}\n  responseOverride:\n    - match: {statusCodes: [{value: 404}]}\n      redirect: {hostname: example.com}\n",
+    ));
+    apply_defaults(&mut spec);
+    let once = spec.clone();
+    apply_defaults(&mut spec);
+    assert_eq!(spec, once, "defaulting is idempotent");
+    assert_eq!(
+        spec.retry.as_ref().and_then(|r| r.num_retries),
+        Some(DEFAULT_NUM_RETRIES)
+    );
+    let cb = spec.circuit_breaker.as_ref().expect("circuitBreaker");
+    assert_eq!(cb.max_connections, Some(1024));
+    assert_eq!(cb.max_parallel_retries, Some(1024));
+    assert_eq!(cb.max_requests_per_connection, None, "no CRD default");
+    assert_eq!(
+        cb.per_endpoint.as_ref().and_then(|p| p.max_connections),
+        Some(1024)
+    );
+    let hc = spec.health_check.as_ref().expect("healthCheck");
+    let active = hc.active.as_ref().expect("active");
+    assert_eq!(
+        (active.timeout.as_deref(), active.interval.as_deref()),
+        (Some("1s"), Some("3s"))
+    );
+    assert_eq!(
+        (active.healthy_threshold, active.unhealthy_threshold),
+        (Some(1), Some(3))
+    );
+    let passive = hc.passive.as_ref().expect("passive");
+    assert_eq!(passive.consecutive_5xx_errors, Some(5));
+    assert_eq!(passive.base_ejection_time.as_deref(), Some("30s"));
+    assert_eq!(passive.max_ejection_percent, Some(10));
+    assert_eq!(passive.consecutive_gateway_errors, None, "no CRD default");
+    let ch = spec
+        .load_balancer
+        .as_ref()
+        .and_then(|lb| lb.consistent_hash.as_ref())
+        .expect("hash");
+    assert_eq!(ch.table_size, Some(DEFAULT_CONSISTENT_HASH_TABLE_SIZE));
+    let rules = spec
+        .rate_limit
+        .as_ref()
+        .and_then(|r| r.global.as_ref())
+        .and_then(|g| g.rules.as_ref());
+    let selector = &rules.expect("rules")[0]
+        .client_selectors
+        .as_ref()
+        .expect("selectors")[0];
+    let path = selector.path.as_ref().expect("path");
+    assert_eq!(
+        (path.type_.clone(), path.value.as_deref()),
+        (Some(PathMatchType::PathPrefix), Some("/"))
+    );
+    assert_eq!(
+        selector.headers.as_ref().expect("headers")[0].type_,
+        Some(StringMatchKind::Exact)
+    );
+    assert_eq!(
+        selector.source_cidr.as_ref().and_then(|c| c.type_.clone()),
+        Some(SourceMatchType::Exact)
+    );
+    let redirect = spec
+        .response_override
+        .as_ref()
+        .and_then(|r| r[0].redirect.as_ref())
+        .expect("redirect");
+    assert_eq!(redirect.status_code, Some(DEFAULT_REDIRECT_STATUS_CODE));
 }
