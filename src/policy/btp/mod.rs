@@ -14,6 +14,7 @@
 
 mod defaults;
 mod goregexp;
+mod read;
 mod schema;
 mod translate;
 mod types;
@@ -29,9 +30,10 @@ pub use defaults::{
     DEFAULT_REDIRECT_STATUS_CODE, apply_defaults,
 };
 pub use goregexp::validate_go_regex;
+pub use read::read_spec;
 pub use translate::{
     ConfigMapState, TranslateContext, status_message, translation_errors, translation_errors_with,
 };
 pub use types::*;
-pub use validate::{read_spec, validate};
+pub use validate::validate;
 pub use values::{CrdEnum, Quantity};

@@ -163,6 +163,11 @@ impl<'c, 'a> Schema<'c, 'a> {
         }
     }
 
+    /// Marks CEL rules as not evaluated (a type error was already reported).
+    pub(crate) fn block(&mut self) {
+        self.blocked = true;
+    }
+
     /// An error that keeps CEL rules from running (required, enum, too long, too many).
     fn blocking(&mut self, path: &str, message: impl Into<String>) {
         self.blocked = true;

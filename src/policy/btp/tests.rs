@@ -20,18 +20,9 @@ fn source(text: &str) -> SourceDoc {
 /// Decodes and validates `spec` of a one-document YAML text; every error as printed.
 fn errors(text: &str) -> Vec<String> {
     let doc = source(text);
-    let value = doc.doc.value["spec"].clone();
-    match decode::<BackendTrafficPolicySpec>(&doc, "spec", &value) {
+    match read_spec(&doc, "spec", &doc.doc.value["spec"]) {
+        Ok(_) => Vec::new(),
         Err(errs) => errs.iter().map(ToString::to_string).collect(),
-        Ok(spec) => {
-            let mut check = Checker::new(&doc);
-            validate(&spec, &mut check, "spec");
-            check
-                .into_errors()
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        }
     }
 }
 
@@ -1291,4 +1282,39 @@ fn defaults_fill_what_the_api_server_stores() {
         .and_then(|r| r[0].redirect.as_ref())
         .expect("redirect");
     assert_eq!(redirect.status_code, Some(DEFAULT_REDIRECT_STATUS_CODE));
+}
+
+#[test]
+fn type_errors_use_the_api_server_wording() {
+    assert_eq!(
+        at(&with(
+            GW,
+            "  retry: {numRetries: '2', perRetry: {timeout: 5}}\n  useClientProtocol: 'yes'\n  loadBalancer: {type: Random, slowStart: {window: 1s}}\n"
+        )),
+        vec![
+            "spec.retry.numRetries: Invalid value: \"string\": spec.retry.numRetries in body must be of type integer: \"string\"",
+            "spec.retry.perRetry.timeout: Invalid value: \"integer\": spec.retry.perRetry.timeout in body must be of type string: \"integer\"",
+            "spec.useClientProtocol: Invalid value: \"string\": spec.useClientProtocol in body must be of type boolean: \"string\"",
+            NOT_CHECKED,
+        ]
+    );
+    assert_eq!(
+        at(&with(
+            GW,
+            "  connection: {bufferLimit: 1.5}\n  retry:\n    retryOn: {triggers: [5xx, {a: b}]}\n  circuitBreaker: {maxConnections: -1}\n"
+        )),
+        vec![
+            "spec.connection.bufferLimit: Invalid value: \"number\": spec.connection.bufferLimit in body must be of type integer,string: \"number\"",
+            "spec.retry.retryOn.triggers[1]: Invalid value: \"object\": spec.retry.retryOn.triggers[1] in body must be of type string: \"object\"",
+            "spec.circuitBreaker.maxConnections: Invalid value: -1: spec.circuitBreaker.maxConnections in body should be greater than or equal to 0",
+            NOT_CHECKED,
+        ]
+    );
+    // Unknown fields are rejected while decoding, before any other check.
+    assert_eq!(
+        at(&with(GW, "  retry: {numRetries: '2', retryOnn: {}}\n")),
+        vec![
+            "spec.retry.retryOnn: unknown field `retryOnn`, expected one of `numRetries`, `numAttemptsPerPriority`, `retryOn`, `perRetry`"
+        ]
+    );
 }

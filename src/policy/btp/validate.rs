@@ -14,8 +14,6 @@ use super::translate::go_parse_duration;
 use super::types::*;
 use super::values::CrdEnum;
 use crate::scenario::check::Checker;
-use crate::scenario::decode::decode;
-use crate::scenario::diag::{Diagnostic, SourceDoc};
 
 /// Largest value of the CRD's uint32-like integer fields.
 const MAX_U32: i64 = 4_294_967_295;
@@ -33,27 +31,23 @@ const TARGET_KINDS: [&str; 7] = [
 const XROUTE_KINDS: [&str; 5] = ["HTTPRoute", "GRPCRoute", "UDPRoute", "TCPRoute", "TLSRoute"];
 const ADMISSION_CONTROL_KINDS: [&str; 4] = ["Gateway", "ListenerSet", "HTTPRoute", "GRPCRoute"];
 
-/// Decodes the `spec` value found at `base` in `doc` and checks it against the CRD: every
-/// decoding error (unknown or mistyped field), or else every CRD rule violation.
-pub fn read_spec(
-    doc: &SourceDoc,
-    base: &str,
-    value: &serde_json::Value,
-) -> Result<BackendTrafficPolicySpec, Vec<Diagnostic>> {
-    let spec: BackendTrafficPolicySpec = decode(doc, base, value)?;
-    let mut check = Checker::new(doc);
-    validate(&spec, &mut check, base);
-    let errors = check.into_errors();
-    if errors.is_empty() {
-        Ok(spec)
-    } else {
-        Err(errors)
-    }
-}
-
 /// Checks `spec` (found at `base`, normally `"spec"`) against every rule of the v1.9.0 CRD.
 pub fn validate(spec: &BackendTrafficPolicySpec, check: &mut Checker<'_>, base: &str) {
+    validate_after(spec, check, base, false);
+}
+
+/// [`validate`] for a spec whose mistyped fields were already reported and cut out: such
+/// errors keep the API server from evaluating CEL rules (`type_errors`).
+pub(crate) fn validate_after(
+    spec: &BackendTrafficPolicySpec,
+    check: &mut Checker<'_>,
+    base: &str,
+    type_errors: bool,
+) {
     let mut schema = Schema::new(check);
+    if type_errors {
+        schema.block();
+    }
     walk(&mut schema, spec, base);
     schema.finish(base);
 }
