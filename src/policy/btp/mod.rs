@@ -8,9 +8,10 @@
 //! 3. [`translation_errors`]: what the translator rejects although the CRD accepted it; these
 //!    become the policy's `Accepted=False, reason=Invalid` status ([`status_message`]).
 //!
-//! [`apply_defaults`] fills the CRD defaults as the API server stores them. [`read_spec`] does
-//! steps 1 and 2. Message formats follow the API server of Kubernetes 1.36
-//! (the version Envoy Gateway v1.9.0 tests its CRDs against); see `schema.rs`.
+//! [`read_spec`] does steps 1 and 2 in the API server's order (an unknown field is reported
+//! alone; a mistyped value blocks CEL rules). [`apply_defaults`] fills the CRD defaults as the
+//! API server stores them. Message formats follow the API server of Kubernetes 1.36, the
+//! version Envoy Gateway v1.9.0 tests its CRDs against (see `schema.rs`).
 
 mod defaults;
 mod goregexp;

@@ -1318,3 +1318,104 @@ fn type_errors_use_the_api_server_wording() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Go regexp syntax
+
+fn go_err(pattern: &str) -> String {
+    match validate_go_regex(pattern) {
+        Ok(()) => format!("accepted {pattern:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn accepts_what_go_accepts() {
+    for ok in [
+        "",
+        "abc",
+        "^/api(/.*)?$",
+        "a*?",
+        "x{2,5}",
+        "x{2,}",
+        "{",
+        "a{",
+        "a{,5}",
+        "a{01}",
+        "(?i)abc",
+        "(?i:a|b)",
+        "(?P<name>x)",
+        "(?<name>x)",
+        "[a-z0-9_-]+",
+        "[]a]",
+        "[^]]",
+        r"\d+\.\w*",
+        r"\Qa.b\E*",
+        r"\p{Greek}+",
+        r"\pL",
+        r"[\p{Lu}\d]",
+        "[[:alpha:]]",
+        r"\x41\x{1F600}\101",
+        "^*",
+        "(?s).",
+        r"\bword\b",
+        "(a)(b)",
+        "a||b",
+        "(|a)",
+        "(?)",
+        "x{1000}",
+        "(a{10}){100}",
+        "x{0}",
+    ] {
+        assert_eq!(validate_go_regex(ok), Ok(()), "{ok:?}");
+    }
+}
+
+#[test]
+fn rejects_with_go_messages() {
+    let cases = [
+        (
+            "*.illegal.regex",
+            "missing argument to repetition operator: `*`",
+        ),
+        ("+a", "missing argument to repetition operator: `+`"),
+        ("a|*", "missing argument to repetition operator: `*`"),
+        ("(*)", "missing argument to repetition operator: `*`"),
+        ("(?i)*", "missing argument to repetition operator: `*`"),
+        ("a**", "invalid nested repetition operator: `**`"),
+        ("a*?+", "invalid nested repetition operator: `*?+`"),
+        ("a{2}*", "invalid nested repetition operator: `{2}*`"),
+        ("a{1001}", "invalid repeat count: `{1001}`"),
+        ("a{5,2}", "invalid repeat count: `{5,2}`"),
+        ("(a{100}){100}", "invalid repeat count: `{100}`"),
+        ("a(b", "missing closing ): `a(b`"),
+        ("a)b", "unexpected ): `a)b`"),
+        ("[a-", "missing closing ]: `[a-`"),
+        ("x[abc", "missing closing ]: `[abc`"),
+        ("[z-a]", "invalid character class range: `z-a`"),
+        ("[[:foo:]]", "invalid character class range: `[:foo:]`"),
+        (r"\p{Foo}", r"invalid character class range: `\p{Foo}`"),
+        (r"\p{Greek", r"invalid character class range: `\p{Greek`"),
+        (r"\q", r"invalid escape sequence: `\q`"),
+        (r"\1", r"invalid escape sequence: `\1`"),
+        (r"\C", r"invalid escape sequence: `\C`"),
+        (r"\xZZ", r"invalid escape sequence: `\xZZ`"),
+        (r"\x{}", r"invalid escape sequence: `\x{}`"),
+        (r"[\q]", r"invalid escape sequence: `\q`"),
+        ("ab\\", "trailing backslash at end of expression: ``"),
+        ("(?P<>x)", "invalid named capture: `(?P<>`"),
+        ("(?P<a-b>x)", "invalid named capture: `(?P<a-b>`"),
+        ("(?P<name", "invalid named capture: `(?P<name`"),
+        ("(?x)", "invalid or unsupported Perl syntax: `(?x`"),
+        ("(?-)", "invalid or unsupported Perl syntax: `(?-)`"),
+        ("(?P=n)", "invalid or unsupported Perl syntax: `(?P`"),
+        ("(?!a)", "invalid or unsupported Perl syntax: `(?!`"),
+    ];
+    for (pattern, message) in cases {
+        assert_eq!(
+            go_err(pattern),
+            format!("error parsing regexp: {message}"),
+            "{pattern:?}"
+        );
+    }
+}
