@@ -1,5 +1,6 @@
 //! Gateway API and BackendTrafficPolicy: types, attachment, precedence, merge and status.
 
+pub mod btp;
 pub mod enforcement;
 pub mod explain;
 pub mod gateway_api;
