@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::policy::explain::Explanation;
 use crate::scenario::diag::Diagnostic;
 use crate::scenario::inputs::Inputs;
+use crate::scenario::load::LoadOptions;
 
 /// Exit code: every expectation held / the command succeeded.
 const EXIT_OK: u8 = 0;
@@ -36,6 +37,10 @@ enum Command {
         path: PathBuf,
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
+        /// Skip the CRD's admission rules, as Envoy Gateway's file provider (no API server) does:
+        /// statuses then show what the translator itself rejects.
+        #[arg(long)]
+        skip_crd_validation: bool,
     },
 }
 
@@ -50,7 +55,17 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Validate { paths } => validate(&paths),
-        Command::Explain { path, output } => explain(path, output),
+        Command::Explain {
+            path,
+            output,
+            skip_crd_validation,
+        } => explain(
+            path,
+            output,
+            LoadOptions {
+                crd_validation: !skip_crd_validation,
+            },
+        ),
     };
     ExitCode::from(code)
 }
@@ -101,8 +116,8 @@ fn validate(paths: &[PathBuf]) -> u8 {
     if failed > 0 { EXIT_INVALID } else { EXIT_OK }
 }
 
-fn explain(path: PathBuf, output: Output) -> u8 {
-    let inputs = match Inputs::load(&[path]) {
+fn explain(path: PathBuf, output: Output, options: LoadOptions) -> u8 {
+    let inputs = match Inputs::load_with(&[path], options) {
         Ok(inputs) => inputs,
         Err((errors, warnings)) => {
             print_warnings(&warnings);

@@ -15,8 +15,8 @@ pub mod interner;
 pub mod recorder;
 pub mod sample;
 pub mod schedule;
-pub mod standalone;
 mod sparse;
+pub mod standalone;
 pub mod summary;
 
 #[cfg(test)]

@@ -34,7 +34,10 @@ pub async fn resolve_url(url: &str) -> Result<UrlTarget, String> {
     if authority.is_empty() {
         return Err(format!("`{url}`: no host"));
     }
-    let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         authority.to_string()
     } else {
         format!("{authority}:80")
@@ -44,7 +47,11 @@ pub async fn resolve_url(url: &str) -> Result<UrlTarget, String> {
         .map_err(|e| format!("`{url}`: cannot resolve {authority}: {e}"))?
         .next()
         .ok_or_else(|| format!("`{url}`: {authority} has no address"))?;
-    Ok(UrlTarget { addr, host: authority.to_string(), path: path.to_string() })
+    Ok(UrlTarget {
+        addr,
+        host: authority.to_string(),
+        path: path.to_string(),
+    })
 }
 
 /// Runs one load against `target` until `duration` passes or `cancel` fires.
@@ -86,7 +93,17 @@ mod tests {
         let t = resolve_url("http://localhost").await.unwrap();
         assert_eq!(t.addr.port(), 80);
         assert_eq!(t.path, "/");
-        assert!(resolve_url("https://x").await.unwrap_err().contains("only http://"));
-        assert!(resolve_url("http:///x").await.unwrap_err().contains("no host"));
+        assert!(
+            resolve_url("https://x")
+                .await
+                .unwrap_err()
+                .contains("only http://")
+        );
+        assert!(
+            resolve_url("http:///x")
+                .await
+                .unwrap_err()
+                .contains("no host")
+        );
     }
 }

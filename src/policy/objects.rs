@@ -114,6 +114,8 @@ pub struct ObjectSet {
     pub services: Vec<Object<ServiceSpec>>,
     pub endpoint_slices: Vec<SliceEndpoint>,
     pub backends: Vec<Object<BackendSpec>>,
+    /// ConfigMaps, for responseOverride bodies: `data` by key (binaryData keys map to None).
+    pub config_maps: Vec<(Meta, BTreeMap<String, Option<String>>)>,
     /// `kind: Scenario` documents, decoded by the scenario module.
     pub scenarios: Vec<Arc<SourceDoc>>,
 }

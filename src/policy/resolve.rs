@@ -41,8 +41,9 @@ const TCP_FIELDS_FROM_GATEWAY: [&str; 7] = [
 ];
 const UDP_FIELDS: [&str; 2] = ["loadBalancer", "dns"];
 
-/// Computes the translation errors (`"<Feature>: <error>"`) of a policy spec.
-pub type TranslateFn<'a> = &'a dyn Fn(&Value) -> Vec<String>;
+/// Computes the translation errors (`"<Feature>: <error>"`) of a policy spec, given the
+/// namespace its references (ConfigMaps) are resolved in.
+pub type TranslateFn<'a> = &'a dyn Fn(&Value, &str) -> Vec<String>;
 
 /// The settings that govern one route rule on one listener.
 #[derive(Debug, Clone, Default)]
@@ -565,7 +566,7 @@ impl<'a> Resolver<'a> {
         let spec = traffic_spec(&object.spec.raw);
         match object.spec.raw.get("mergeType").and_then(Value::as_str) {
             None => {
-                let errors = (self.translate)(&spec);
+                let errors = (self.translate)(&spec, &object.meta.namespace);
                 self.apply_to_route(
                     policy,
                     None,
@@ -731,8 +732,9 @@ impl<'a> Resolver<'a> {
         };
         let only = Some((gateway, listener));
         let section = target.section.as_deref();
+        let own_namespace = self.policies[policy].meta.namespace.clone();
         let Some((parent_policy, parent_scope)) = parent else {
-            let errors = (self.translate)(spec);
+            let errors = (self.translate)(spec, &own_namespace);
             self.apply_to_route(policy, None, spec, &errors, route_index, section, only);
             if !errors.is_empty() {
                 self.statuses[policy].reject(
@@ -753,7 +755,17 @@ impl<'a> Resolver<'a> {
                 return;
             }
         };
-        let errors = (self.translate)(&merged);
+        // References resolve in the namespace of the policy that supplied responseOverride.
+        let route_overrides = spec
+            .get("responseOverride")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        let namespace = if route_overrides {
+            own_namespace
+        } else {
+            self.policies[parent_policy].meta.namespace.clone()
+        };
+        let errors = (self.translate)(&merged, &namespace);
         let effective = merge_rate_limit_rules(merged, &parent_spec, spec, merge_type);
         self.apply_to_route(
             policy,
@@ -940,7 +952,7 @@ impl<'a> Resolver<'a> {
         };
         let object = self.policies[policy];
         let spec = traffic_spec(&object.spec.raw);
-        let errors = (self.translate)(&spec);
+        let errors = (self.translate)(&spec, &object.meta.namespace);
         self.apply_to_listeners(policy, &spec, &errors, gateway, &listeners);
         if !errors.is_empty() {
             self.statuses[policy].reject(
@@ -1026,7 +1038,7 @@ impl<'a> Resolver<'a> {
         };
         let object = self.policies[policy];
         let spec = traffic_spec(&object.spec.raw);
-        let errors = (self.translate)(&spec);
+        let errors = (self.translate)(&spec, &object.meta.namespace);
         self.apply_to_listeners(policy, &spec, &errors, gateway, &listeners);
         if !errors.is_empty() {
             self.statuses[policy].reject(

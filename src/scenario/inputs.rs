@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::crosscheck::crosscheck;
 use super::diag::{Diagnostic, Diagnostics};
-use super::load::{files_in, load_files};
+use super::load::{LoadOptions, files_in, load_files_with};
 use super::spec::{Scenario, parse_scenario};
 use crate::policy::objects::ObjectSet;
 use crate::policy::resolve::{Resolution, resolve};
@@ -31,6 +31,14 @@ pub struct Analysis {
 impl Inputs {
     /// Loads the files behind `paths` (folders contribute their YAML files) as one set.
     pub fn load(paths: &[PathBuf]) -> Result<Inputs, (Diagnostics, Vec<Diagnostic>)> {
+        Inputs::load_with(paths, LoadOptions::default())
+    }
+
+    /// [`Inputs::load`] with explicit options.
+    pub fn load_with(
+        paths: &[PathBuf],
+        options: LoadOptions,
+    ) -> Result<Inputs, (Diagnostics, Vec<Diagnostic>)> {
         let mut files = Vec::new();
         let mut errors = Diagnostics::default();
         for path in paths {
@@ -39,7 +47,7 @@ impl Inputs {
                 Err(e) => errors.push(e),
             }
         }
-        let loaded = load_files(&files);
+        let loaded = load_files_with(&files, options);
         errors.extend(loaded.errors);
         let mut scenarios = Vec::new();
         for doc in &loaded.objects.scenarios {
@@ -72,7 +80,9 @@ impl Inputs {
             &topology,
             &self.objects.policies,
             &self.objects.reference_grants,
-            &translation_errors,
+            &|spec: &serde_json::Value, namespace: &str| {
+                translation_errors(&self.objects, spec, namespace)
+            },
         );
         Analysis {
             topology,

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::decode::decode;
 use super::diag::{Diagnostic, Diagnostics, SourceDoc, file_error};
 use super::yaml::{Pos, parse_documents};
+use crate::policy::btp::{BackendTrafficPolicySpec, read_spec};
 use crate::policy::objects::{Meta, Object, ObjectSet, PolicySpec, SliceEndpoint, strip_nulls};
 
 /// What loading a set of files produced: the objects, or every error; warnings either way.
@@ -47,7 +48,32 @@ pub fn files_in(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
 
 /// Loads the given files (and the manifests their scenarios include) into one object set.
 pub fn load_files(files: &[PathBuf]) -> Loaded {
-    let mut loader = Loader::default();
+    load_files_with(files, LoadOptions::default())
+}
+
+/// How strictly objects are admitted.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// Apply the CRD's rules to BackendTrafficPolicies, as the Kubernetes API server does. Off,
+    /// policies reach the translator as Envoy Gateway's file provider would pass them on (only
+    /// their shape is checked): statuses then show what the translator itself rejects.
+    pub crd_validation: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            crd_validation: true,
+        }
+    }
+}
+
+/// [`load_files`] with explicit options.
+pub fn load_files_with(files: &[PathBuf], options: LoadOptions) -> Loaded {
+    let mut loader = Loader {
+        options,
+        ..Loader::default()
+    };
     for file in files {
         loader.load_file(file, None);
     }
@@ -56,6 +82,7 @@ pub fn load_files(files: &[PathBuf]) -> Loaded {
 
 #[derive(Default)]
 struct Loader {
+    options: LoadOptions,
     out: Loaded,
     seen: HashSet<PathBuf>,
     /// Where each object (`apiVersion group`, kind, namespace, name) was first defined.
@@ -142,6 +169,7 @@ impl Loader {
             (ENVOY_GATEWAY_GROUP, "BackendTrafficPolicy") => self.policy(&source),
             (ENVOY_GATEWAY_GROUP, "Backend") => self.typed(&source, |o, v| o.backends.push(v)),
             ("", "Service") => self.typed(&source, |o, v| o.services.push(v)),
+            ("", "ConfigMap") => self.config_map(&source),
             ("", "Namespace") => self.meta_only(&source, |o, meta| o.namespaces.push(meta)),
             ("discovery.k8s.io", "EndpointSlice") => self.endpoint_slice(&source),
             (CHAOSGATE_GROUP, "Scenario") => self.scenario(&source),
@@ -264,6 +292,15 @@ impl Loader {
         };
         let mut raw = spec;
         strip_nulls(&mut raw);
+        let checked = if self.options.crd_validation {
+            read_spec(source, "spec", &raw).map(drop)
+        } else {
+            decode::<BackendTrafficPolicySpec>(source, "spec", &raw).map(drop)
+        };
+        if let Err(errors) = checked {
+            self.out.errors.extend(errors);
+            return;
+        }
         let targets = match serde_json::from_value(raw.clone()) {
             Ok(targets) => targets,
             Err(e) => {
@@ -281,6 +318,34 @@ impl Loader {
                 source: source.clone(),
             });
         }
+    }
+
+    fn config_map(&mut self, source: &Arc<SourceDoc>) {
+        let Some(meta) = self.envelope(source, &["data", "binaryData", "immutable"]) else {
+            return;
+        };
+        let value = &source.doc.value;
+        let mut data = BTreeMap::new();
+        for (key, v) in value["data"].as_object().into_iter().flatten() {
+            match v.as_str() {
+                Some(text) => {
+                    data.insert(key.clone(), Some(text.to_string()));
+                }
+                None => self.out.errors.push(source.error(
+                    &format!("data.{key}"),
+                    "ConfigMap data values must be strings",
+                )),
+            }
+        }
+        for key in value["binaryData"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+        {
+            data.insert(key.clone(), None);
+        }
+        self.out.objects.config_maps.push((meta, data));
     }
 
     fn endpoint_slice(&mut self, source: &Arc<SourceDoc>) {

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use chaosgate::policy::explain::Explanation;
 use chaosgate::scenario::inputs::Inputs;
+use chaosgate::scenario::load::LoadOptions;
 
 /// The read-only `shared/` folder beside the project root.
 pub fn shared_dir() -> PathBuf {
@@ -12,7 +13,15 @@ pub fn shared_dir() -> PathBuf {
 
 /// Runs `explain` in-process on the given files and returns its JSON form.
 pub fn explain_json(paths: &[PathBuf]) -> Result<serde_json::Value, String> {
-    let inputs = Inputs::load(paths).map_err(|(errors, _)| errors.to_string())?;
+    explain_json_with(paths, LoadOptions::default())
+}
+
+/// [`explain_json`] with explicit load options.
+pub fn explain_json_with(
+    paths: &[PathBuf],
+    options: LoadOptions,
+) -> Result<serde_json::Value, String> {
+    let inputs = Inputs::load_with(paths, options).map_err(|(errors, _)| errors.to_string())?;
     let analysis = inputs.analyze();
     let explanation = Explanation::new(&analysis.topology, &analysis.resolution);
     serde_json::to_value(explanation).map_err(|e| e.to_string())
