@@ -1,0 +1,159 @@
+//! Load balancing: which host of a cluster serves the next attempt.
+//!
+//! [`LoadBalancer::choose`] applies, in Envoy's order: the healthy set or panic mode (§d.3),
+//! the policy's pick over that set (with slow-start weights), and the retry host predicate
+//! `previous_hosts` (re-pick up to 5 times to avoid hosts already tried).
+//!
+//! Adding a policy (Maglev consistent hashing is next) means: a variant of
+//! [`crate::proxy::config::LbPolicy`], a variant of `Policy` below built in
+//! [`LoadBalancer::new`], an arm in `Policy::pick`, and — for hashing — the request's hash
+//! passed in through [`PickContext`].
+
+mod least_request;
+mod round_robin;
+mod weighted;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use self::least_request::LeastRequest;
+use self::round_robin::RoundRobin;
+use crate::proxy::cluster::host_set::{Host, HostSet};
+use crate::proxy::config::{ClusterConfig, LbPolicy, Percent, SlowStart};
+use crate::proxy::rng::SharedRng;
+use crate::proxy::stats::ClusterStats;
+
+/// Envoy's `host_selection_retry_max_attempts` as Envoy Gateway sets it.
+pub const HOST_SELECTION_RETRY_MAX_ATTEMPTS: usize = 5;
+
+/// Envoy's minimum slow-start weight share (`min_weight_percent`).
+const SLOW_START_MIN_WEIGHT: f64 = 0.1;
+
+/// A cluster's load balancer.
+#[derive(Debug)]
+pub struct LoadBalancer {
+    policy: Policy,
+    slow_start: Option<SlowStart>,
+    panic_threshold: Percent,
+    rng: SharedRng,
+}
+
+/// Per-request inputs of a pick.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PickContext<'a> {
+    /// Hosts already tried by earlier attempts of this request (`previous_hosts`).
+    pub previous_hosts: &'a [usize],
+}
+
+/// What the policy sees: candidate hosts and how to weigh them.
+pub(crate) struct Candidates<'a> {
+    /// Host indices to choose from (non-empty).
+    pub indices: &'a [usize],
+    /// All hosts of the cluster.
+    pub hosts: &'a [Arc<Host>],
+    /// Effective weight of a host (endpoint weight × slow-start factor).
+    pub weight: &'a dyn Fn(&Host) -> f64,
+}
+
+#[derive(Debug)]
+enum Policy {
+    RoundRobin(RoundRobin),
+    LeastRequest(LeastRequest),
+    Random,
+}
+
+impl LoadBalancer {
+    /// The balancer configured for `cluster`.
+    pub fn new(cluster: &ClusterConfig, rng: SharedRng) -> Self {
+        let n = cluster.endpoints.len();
+        let policy = match cluster.lb {
+            LbPolicy::RoundRobin => Policy::RoundRobin(RoundRobin::new(n)),
+            LbPolicy::LeastRequest { choice_count } => {
+                Policy::LeastRequest(LeastRequest::new(n, choice_count))
+            }
+            LbPolicy::Random => Policy::Random,
+        };
+        LoadBalancer {
+            policy,
+            slow_start: cluster.slow_start,
+            panic_threshold: cluster.panic_threshold,
+            rng,
+        }
+    }
+
+    /// Picks a host index; `None` means no usable host (503 `no healthy upstream`).
+    pub fn choose(
+        &self,
+        hosts: &HostSet,
+        stats: &ClusterStats,
+        ctx: PickContext<'_>,
+    ) -> Option<usize> {
+        let all = hosts.all();
+        if all.is_empty() {
+            return None;
+        }
+        let healthy = hosts.healthy();
+        // Panic mode: below the threshold, health is ignored (0 disables panic mode).
+        let panic = 100 * healthy.len() < self.panic_threshold.get() as usize * all.len();
+        let indices: &[usize] = if panic {
+            stats.lb_healthy_panic.inc();
+            all
+        } else if healthy.is_empty() {
+            return None;
+        } else {
+            &healthy
+        };
+        let weight = |h: &Host| self.effective_weight(hosts, h);
+        let candidates = Candidates {
+            indices,
+            hosts: hosts.hosts(),
+            weight: &weight,
+        };
+        let mut pick = self.policy.pick(&candidates, &self.rng);
+        for _ in 0..HOST_SELECTION_RETRY_MAX_ATTEMPTS {
+            if !ctx.previous_hosts.contains(&pick) {
+                break;
+            }
+            pick = self.policy.pick(&candidates, &self.rng);
+        }
+        Some(pick)
+    }
+
+    /// Endpoint weight scaled by slow start: `max(10 %, max(elapsed, 1 s) / window)` while the
+    /// host is inside its window (aggression 1.0, so the ramp is linear).
+    fn effective_weight(&self, hosts: &HostSet, host: &Host) -> f64 {
+        let w = f64::from(host.endpoint.weight.get());
+        match self.slow_start {
+            Some(ss) => w * slow_start_factor(hosts.slow_start_elapsed(host), ss.window),
+            None => w,
+        }
+    }
+}
+
+/// The slow-start multiplier for a host that has been up for `elapsed`.
+pub fn slow_start_factor(elapsed: Duration, window: Duration) -> f64 {
+    if elapsed >= window {
+        return 1.0;
+    }
+    let t = elapsed.max(Duration::from_secs(1)).as_secs_f64() / window.as_secs_f64();
+    t.clamp(SLOW_START_MIN_WEIGHT, 1.0)
+}
+
+impl Policy {
+    fn pick(&self, c: &Candidates<'_>, rng: &SharedRng) -> usize {
+        match self {
+            Policy::RoundRobin(rr) => rr.pick(c),
+            Policy::LeastRequest(lr) => lr.pick(c, rng),
+            Policy::Random => random_pick(c, rng),
+        }
+    }
+}
+
+/// Uniform over the candidates.
+fn random_pick(c: &Candidates<'_>, rng: &SharedRng) -> usize {
+    let i = rng.below(c.indices.len() as u64) as usize;
+    c.indices.get(i).copied().unwrap_or(c.indices[0])
+}
+
+#[cfg(test)]
+mod tests;
