@@ -9,5 +9,7 @@ pub mod config;
 pub mod error;
 pub mod flags;
 pub mod lb;
+pub mod retry;
 pub mod rng;
+pub mod router;
 pub mod stats;
