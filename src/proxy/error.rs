@@ -4,7 +4,7 @@
 //! classify it, so those decisions live next to the failure rather than in the pipeline.
 
 use bytes::Bytes;
-use http::StatusCode;
+use http::{HeaderMap, StatusCode};
 
 use super::flags::ResponseFlag;
 
@@ -57,6 +57,8 @@ pub struct LocalReply {
     pub flag: Option<ResponseFlag>,
     /// Whether to add `x-envoy-overloaded: true`.
     pub overloaded: bool,
+    /// Extra response headers (e.g. rate-limit headers).
+    pub headers: HeaderMap,
 }
 
 impl ProxyError {
@@ -114,6 +116,7 @@ impl ProxyError {
             body: Bytes::from_static(body.as_bytes()),
             flag: Some(self.flag()),
             overloaded: self == ProxyError::Overflow,
+            headers: HeaderMap::new(),
         }
     }
 

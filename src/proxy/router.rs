@@ -69,14 +69,19 @@ impl Router {
 
     /// The route for a request, if any.
     pub fn route(&self, req: &Parts) -> Option<&Arc<RouteConfig>> {
+        self.route_index(req).map(|i| &self.routes[i])
+    }
+
+    /// The index (in [`Self::routes`]) of the route for a request, if any.
+    pub fn route_index(&self, req: &Parts) -> Option<usize> {
         let host = request_host(req);
         let vhost = self.virtual_host(&host);
         let path = req.uri.path();
         let query = req.uri.query();
         vhost
             .iter()
-            .map(|&i| &self.routes[i])
-            .find(|r| matches_request(&r.matches, req, path, query))
+            .copied()
+            .find(|&i| matches_request(&self.routes[i].matches, req, path, query))
     }
 
     fn virtual_host(&self, host: &str) -> &[usize] {

@@ -136,6 +136,7 @@ pub struct HttpStats {
 }
 
 /// A named, registered HTTP stats block.
+#[derive(Debug)]
 pub struct ListenerStats {
     /// The listener name.
     pub name: String,

@@ -25,6 +25,8 @@ pub enum HealthFlag {
 pub struct Host {
     /// Static endpoint data.
     pub endpoint: Endpoint,
+    /// The endpoint's backend label (`ns/name`), shared so logs need not copy it.
+    pub backend: Arc<str>,
     /// Index in the cluster's host list.
     pub index: usize,
     rq_active: AtomicU64,
@@ -130,6 +132,7 @@ impl HostSet {
             .map(|(index, e)| {
                 Arc::new(Host {
                     endpoint: e.clone(),
+                    backend: Arc::from(e.backend.as_str()),
                     index,
                     rq_active: AtomicU64::new(0),
                     rq_total: AtomicU64::new(0),

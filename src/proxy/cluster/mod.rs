@@ -32,6 +32,11 @@ pub struct Cluster {
     pub lb: LoadBalancer,
     /// Outlier detector, when configured.
     pub outlier: Option<Arc<OutlierDetector>>,
+    /// The cluster name, shared with access log entries.
+    pub name: Arc<str>,
+    /// The backend label when every endpoint belongs to one backend (so requests the proxy
+    /// answers itself can still be attributed to it).
+    pub backend: Option<Arc<str>>,
 }
 
 impl Cluster {
@@ -62,7 +67,16 @@ impl Cluster {
                 rng.stream(&format!("outlier/{}", config.name)),
             ))
         });
+        let name = Arc::from(config.name.as_str());
+        let backend = match config.endpoints.split_first() {
+            Some((first, rest)) if rest.iter().all(|e| e.backend == first.backend) => {
+                Some(Arc::from(first.backend.as_str()))
+            }
+            _ => None,
+        };
         Ok(Cluster {
+            name,
+            backend,
             config,
             hosts,
             stats,
@@ -70,11 +84,6 @@ impl Cluster {
             lb,
             outlier,
         })
-    }
-
-    /// The cluster name.
-    pub fn name(&self) -> &str {
-        &self.config.name
     }
 
     /// Circuit-breaker counters.

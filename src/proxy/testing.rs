@@ -1,0 +1,173 @@
+//! Test helpers: tiny loopback HTTP backends and a one-shot client.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// A running test backend.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+/// How a backend answers: a fixed status and delay; `/status/<code>` and `?delay=<ms>` in the
+/// request override them.
+#[derive(Debug, Clone, Copy)]
+pub struct Behavior {
+    pub status: u16,
+    pub delay: Duration,
+}
+
+impl Default for Behavior {
+    fn default() -> Self {
+        Behavior {
+            status: 200,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+impl Backend {
+    pub async fn start(name: &'static str, behavior: Behavior) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicU64::new(0));
+        let h = Arc::clone(&hits);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let h = Arc::clone(&h);
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let h = Arc::clone(&h);
+                        async move {
+                            h.fetch_add(1, Ordering::Relaxed);
+                            Ok::<_, Infallible>(answer(name, behavior, req).await)
+                        }
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Backend { addr, hits, task }
+    }
+
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn answer(name: &str, b: Behavior, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let status = path
+        .strip_prefix("/status/")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(b.status);
+    let delay = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("delay="))
+        .and_then(|ms| ms.parse().ok())
+        .map_or(b.delay, Duration::from_millis);
+    let echo_id = req.headers().get("x-request-id").cloned();
+    let _ = req.into_body().collect().await;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mut r = Response::new(Full::new(Bytes::from(name.to_string())));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap();
+    r.headers_mut().insert("x-backend", name.parse().unwrap());
+    if let Some(id) = echo_id {
+        r.headers_mut().insert("x-seen-request-id", id);
+    }
+    r
+}
+
+/// An address on which nothing listens (connects are refused).
+pub async fn refused_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap()
+}
+
+/// A response as the client saw it.
+#[derive(Debug)]
+pub struct Got {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// One HTTP/1.1 request on a fresh connection, bounded by 10 s.
+pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Got {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let mut b = Request::builder().uri(path).header("host", "example.com");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let resp = sender
+            .send_request(b.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = resp.into_parts();
+        Got {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: body.collect().await.unwrap().to_bytes(),
+        }
+    })
+    .await
+    .expect("request took longer than 10 s")
+}
+
+/// One HTTP/2 cleartext (prior knowledge) request.
+pub async fn get_h2c(addr: SocketAddr, path: &str) -> Got {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .uri(format!("http://example.com{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        Got {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: body.collect().await.unwrap().to_bytes(),
+        }
+    })
+    .await
+    .expect("request took longer than 10 s")
+}
