@@ -6,15 +6,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use tokio::time::Sleep;
 
 /// A running test backend.
 pub struct Backend {
@@ -23,12 +29,14 @@ pub struct Backend {
     task: JoinHandle<()>,
 }
 
-/// How a backend answers: a fixed status and delay; `/status/<code>` and `?delay=<ms>` in the
-/// request override them.
+/// How a backend answers: a fixed status and delay; `/status/<code>`, `?delay=<ms>` (before
+/// the headers) and `?body_delay=<ms>` (between headers and body) in the request override them.
+/// `reset` closes every connection as soon as a request arrives.
 #[derive(Debug, Clone, Copy)]
 pub struct Behavior {
     pub status: u16,
     pub delay: Duration,
+    pub reset: bool,
 }
 
 impl Default for Behavior {
@@ -36,7 +44,32 @@ impl Default for Behavior {
         Behavior {
             status: 200,
             delay: Duration::ZERO,
+            reset: false,
         }
+    }
+}
+
+/// A body that sends its bytes after a delay.
+pub struct TestBody {
+    sleep: Option<Pin<Box<Sleep>>>,
+    data: Option<Bytes>,
+}
+
+impl Body for TestBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(s) = self.sleep.as_mut() {
+            if s.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.sleep = None;
+        }
+        Poll::Ready(self.data.take().map(|d| Ok(Frame::data(d))))
     }
 }
 
@@ -48,9 +81,17 @@ impl Backend {
         let h = Arc::clone(&hits);
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((mut stream, _)) = listener.accept().await else {
                     return;
                 };
+                if behavior.reset {
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 1024];
+                        let _ = stream.read(&mut buf).await;
+                        drop(stream);
+                    });
+                    continue;
+                }
                 let h = Arc::clone(&h);
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
@@ -80,7 +121,7 @@ impl Drop for Backend {
     }
 }
 
-async fn answer(name: &str, b: Behavior, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn answer(name: &str, b: Behavior, req: Request<Incoming>) -> Response<TestBody> {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let status = path
@@ -92,12 +133,20 @@ async fn answer(name: &str, b: Behavior, req: Request<Incoming>) -> Response<Ful
         .find_map(|kv| kv.strip_prefix("delay="))
         .and_then(|ms| ms.parse().ok())
         .map_or(b.delay, Duration::from_millis);
+    let body_delay = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("body_delay="))
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis);
     let echo_id = req.headers().get("x-request-id").cloned();
     let _ = req.into_body().collect().await;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let mut r = Response::new(Full::new(Bytes::from(name.to_string())));
+    let mut r = Response::new(TestBody {
+        sleep: body_delay.map(|d| Box::pin(tokio::time::sleep(d))),
+        data: Some(Bytes::from(name.to_string())),
+    });
     *r.status_mut() = StatusCode::from_u16(status).unwrap();
     r.headers_mut().insert("x-backend", name.parse().unwrap());
     if let Some(id) = echo_id {

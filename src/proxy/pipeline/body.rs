@@ -3,28 +3,25 @@
 //! log entry. The route timeout keeps running while the body streams.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
-use crate::proxy::access_log::{AccessLogEntry, AccessLogSink};
-use crate::proxy::cluster::host_set::ActiveRequest;
-use crate::proxy::cluster::pool::Lease;
-use crate::proxy::cluster::resources::ResourceGuard;
+use super::exchange::Exchange;
 use crate::proxy::error::ProxyError;
-use crate::proxy::flags::ResponseFlag;
-use crate::proxy::stats::{ClusterStats, ListenerStats};
 
 /// Response body sent downstream.
 #[derive(Debug)]
 pub struct ProxyBody {
     inner: Inner,
     deadline: Option<(Pin<Box<Sleep>>, ProxyError)>,
-    done: Option<Completion>,
+    /// The stream idle timer, pushed back by every frame.
+    idle: Option<(Pin<Box<Sleep>>, Duration)>,
+    done: Option<Exchange>,
 }
 
 /// Why the body stopped.
@@ -57,50 +54,36 @@ enum Inner {
     Upstream(Incoming),
 }
 
-/// Everything to settle when the response ends.
-#[derive(Debug)]
-pub(crate) struct Completion {
-    pub lease: Option<Lease>,
-    pub attempt: Option<(ResourceGuard, ActiveRequest)>,
-    pub entry: AccessLogEntry,
-    pub start: Instant,
-    pub sink: Arc<dyn AccessLogSink>,
-    pub listener: Arc<ListenerStats>,
-    pub cluster: Option<Arc<ClusterStats>>,
-}
-
-impl std::fmt::Debug for dyn AccessLogSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AccessLogSink")
-    }
-}
-
 impl ProxyBody {
     /// A fixed body.
-    pub(crate) fn full(bytes: Bytes, done: Completion) -> Self {
+    pub(crate) fn full(bytes: Bytes, done: Exchange) -> Self {
         ProxyBody {
             inner: Inner::Full((!bytes.is_empty()).then_some(bytes)),
             deadline: None,
+            idle: None,
             done: Some(done),
         }
     }
 
-    /// A streamed upstream body, cut off with `error` at `deadline`.
+    /// A streamed upstream body, cut off with `error` at `deadline`, or with a stream idle
+    /// timeout when no frame arrives for `idle`.
     pub(crate) fn upstream(
         body: Incoming,
         deadline: Option<(Instant, ProxyError)>,
-        done: Completion,
+        idle: Option<Duration>,
+        done: Exchange,
     ) -> Self {
         ProxyBody {
             inner: Inner::Upstream(body),
             deadline: deadline.map(|(at, e)| (Box::pin(tokio::time::sleep_until(at)), e)),
+            idle: idle.map(|d| (Box::pin(tokio::time::sleep(d)), d)),
             done: Some(done),
         }
     }
 
     fn end(&mut self, how: BodyEnd) {
-        if let Some(done) = self.done.take() {
-            done.finish(how);
+        if let Some(mut done) = self.done.take() {
+            done.settle(how);
         }
     }
 
@@ -121,10 +104,20 @@ impl Body for ProxyBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
+        if this.done.is_none() {
+            return Poll::Ready(None);
+        }
+        let mut fired = None;
         if let Some((sleep, e)) = this.deadline.as_mut()
             && sleep.as_mut().poll(cx).is_ready()
         {
-            let e = *e;
+            fired = Some(*e);
+        } else if let Some((sleep, _)) = this.idle.as_mut()
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            fired = Some(ProxyError::StreamIdleTimeout);
+        }
+        if let Some(e) = fired {
             this.end(BodyEnd::Timeout(e));
             return Poll::Ready(Some(Err(BodyError::Timeout(e))));
         }
@@ -132,6 +125,9 @@ impl Body for ProxyBody {
             Inner::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Inner::Upstream(b) => Pin::new(b).poll_frame(cx).map_err(BodyError::from),
         };
+        if let (Poll::Ready(Some(Ok(_))), Some((sleep, d))) = (&poll, this.idle.as_mut()) {
+            sleep.as_mut().reset(Instant::now() + *d);
+        }
         match &poll {
             Poll::Ready(None) => this.end(BodyEnd::Complete),
             Poll::Ready(Some(Err(_))) => this.end(BodyEnd::UpstreamError),
@@ -162,40 +158,5 @@ impl Drop for ProxyBody {
             BodyEnd::Dropped
         };
         self.end(how);
-    }
-}
-
-impl Completion {
-    /// Settles the request: connection reuse, guards, stats, access log.
-    pub(crate) fn finish(mut self, how: BodyEnd) {
-        match how {
-            BodyEnd::Complete => {
-                if let Some(lease) = self.lease.take() {
-                    lease.finish();
-                }
-            }
-            BodyEnd::UpstreamError => self
-                .entry
-                .response_flags
-                .insert(ResponseFlag::UpstreamConnectionTermination),
-            BodyEnd::Timeout(e) => {
-                self.entry.response_flags.insert(e.flag());
-                if e == ProxyError::RouteTimeout
-                    && let Some(c) = &self.cluster
-                {
-                    c.upstream_rq_timeout.inc();
-                }
-            }
-            BodyEnd::Dropped => self
-                .entry
-                .response_flags
-                .insert(ResponseFlag::DownstreamConnectionTermination),
-        }
-        // Release the connection and circuit-breaker slots before logging.
-        drop(self.lease.take());
-        drop(self.attempt.take());
-        self.entry.duration = self.start.elapsed();
-        self.sink.log(&self.entry);
-        self.listener.stats.downstream_rq_active.dec();
     }
 }

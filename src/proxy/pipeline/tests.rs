@@ -554,3 +554,131 @@ async fn fault_hook_runs_before_the_router() {
     assert_eq!(b.hits(), 0);
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn upstream_reset_is_503_uc_and_retried_on_reset() {
+    let reset = Backend::start(
+        "reset",
+        Behavior {
+            reset: true,
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let live = Backend::start("live", Behavior::default()).await;
+    let p = start(cluster(&[reset.addr]), forward()).await;
+    let mut log = p.subscribe_access_log();
+    let r = get(addr(&p), "/", &[]).await;
+    assert_eq!(r.status, 503);
+    assert!(
+        r.body.ends_with(b"reset reason: connection termination"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(log.recv().await.unwrap().response_flags.to_string(), "UC");
+    p.shutdown().await;
+
+    let mut action = forward();
+    action.retry = Some(RetryPolicy {
+        retry_on: RetryOn::parse("reset").unwrap(),
+        ..RetryPolicy::envoy_gateway_default()
+    });
+    let p = start(cluster(&[reset.addr, live.addr]), action).await;
+    for _ in 0..4 {
+        assert_eq!(get(addr(&p), "/", &[]).await.status, 200);
+    }
+    // Round robin sends every first try to the resetting host.
+    assert_eq!(stat(&p, "upstream_rq_retry"), 4);
+    assert_eq!(live.hits(), 4);
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn max_stream_duration_before_headers_is_408() {
+    let b = Backend::start("x", Behavior::default()).await;
+    let mut action = forward();
+    action.max_stream_duration = Some(Duration::from_millis(100));
+    let p = start(cluster(&[b.addr]), action).await;
+    let mut log = p.subscribe_access_log();
+    let r = get(addr(&p), "/?delay=400", &[]).await;
+    assert_eq!(
+        (r.status, &r.body[..]),
+        (408, &b"downstream duration timeout"[..])
+    );
+    assert_eq!(log.recv().await.unwrap().response_flags.to_string(), "DT");
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn route_timeout_during_the_body_resets_the_stream() {
+    let b = Backend::start("x", Behavior::default()).await;
+    let mut action = forward();
+    action.timeout = Some(Duration::from_millis(150));
+    let p = start(cluster(&[b.addr]), action).await;
+    let mut log = p.subscribe_access_log();
+    let stream = tokio::net::TcpStream::connect(addr(&p)).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::builder()
+        .uri("/?body_delay=400")
+        .header("host", "a")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200, "headers arrive before the timeout");
+    let body = http_body_util::BodyExt::collect(resp.into_body()).await;
+    assert!(body.is_err(), "the body is cut off");
+    let e = log.recv().await.unwrap();
+    assert_eq!((e.status, e.response_flags.to_string()), (200, "UT".into()));
+    assert_eq!(stat(&p, "upstream_rq_timeout"), 1);
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn client_going_away_releases_everything_and_logs_dc() {
+    let b = Backend::start(
+        "x",
+        Behavior {
+            delay: Duration::from_millis(300),
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let p = start(cluster(&[b.addr]), forward()).await;
+    let mut log = p.subscribe_access_log();
+    let a = addr(&p);
+    let client = tokio::spawn(async move { get(a, "/", &[]).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    client.abort();
+    let e = tokio::time::timeout(Duration::from_secs(2), log.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((e.status, e.response_flags.to_string()), (0, "DC".into()));
+    assert_eq!(stat(&p, "upstream_rq_active"), 0);
+    let c = p.cluster(CLUSTER).unwrap();
+    assert_eq!(c.hosts.hosts()[0].rq_active(), 0);
+    assert_eq!(
+        p.stats()
+            .get(&format!("http.{LISTENER}.downstream_rq_active")),
+        Some(0)
+    );
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn max_connection_duration_closes_old_connections() {
+    let b = Backend::start("x", Behavior::default()).await;
+    let mut c = cluster(&[b.addr]);
+    c.max_connection_duration = Some(Duration::from_millis(100));
+    let p = start(c, forward()).await;
+    assert_eq!(get(addr(&p), "/", &[]).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(stat(&p, "upstream_cx_max_duration_reached"), 1);
+    assert_eq!(get(addr(&p), "/", &[]).await.status, 200);
+    assert_eq!(stat(&p, "upstream_cx_total"), 2);
+    p.shutdown().await;
+}
