@@ -116,6 +116,8 @@ cluster_stats! {
     ejections_detected_consecutive_local_origin_failure = "outlier_detection.ejections_detected_consecutive_local_origin_failure": Counter,
     ejections_enforced_failure_percentage = "outlier_detection.ejections_enforced_failure_percentage": Counter,
     ejections_detected_failure_percentage = "outlier_detection.ejections_detected_failure_percentage": Counter,
+    ejections_enforced_success_rate = "outlier_detection.ejections_enforced_success_rate": Counter,
+    ejections_detected_success_rate = "outlier_detection.ejections_detected_success_rate": Counter,
 }
 
 /// Per-listener HTTP connection manager stats (`http.<listener>.<stat>`).

@@ -46,6 +46,8 @@ pub enum Detector {
     ConsecutiveLocalOriginFailure,
     /// `failure_percentage`.
     FailurePercentage,
+    /// `success_rate`.
+    SuccessRate,
 }
 
 /// The outlier detector of one cluster.
@@ -107,8 +109,8 @@ impl OutlierDetector {
                 self.external(host, status);
             }
             Outcome::LocalFailure(mapped) => {
-                c.interval_failure.fetch_add(1, Ordering::Relaxed);
                 if split {
+                    // Split mode keeps local-origin errors out of the external statistics.
                     if let Some(t) = self.config.consecutive_local_origin_failure
                         && bump(&c.consecutive_local) == t.get()
                     {
@@ -116,6 +118,7 @@ impl OutlierDetector {
                         self.detected(host.index, Detector::ConsecutiveLocalOriginFailure);
                     }
                 } else {
+                    c.interval_failure.fetch_add(1, Ordering::Relaxed);
                     self.external(host, mapped);
                 }
             }
@@ -214,10 +217,43 @@ impl OutlierDetector {
             self.stats.ejections_active.dec();
             tracing::info!(host = i, "outlier detection returned host");
         }
+        self.success_rate();
         self.failure_percentage();
         for h in self.hosts.hosts() {
             h.outlier.interval_success.store(0, Ordering::Relaxed);
             h.outlier.interval_failure.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Envoy's success-rate detector: among hosts with enough volume (and enough such hosts),
+    /// eject those whose success rate is below mean − factor × standard deviation.
+    fn success_rate(&self) {
+        let Some(sr) = self.config.success_rate else {
+            return;
+        };
+        let rates: Vec<(usize, f64)> = self
+            .hosts
+            .hosts()
+            .iter()
+            .filter_map(|h| {
+                let ok = h.outlier.interval_success.load(Ordering::Relaxed);
+                let bad = h.outlier.interval_failure.load(Ordering::Relaxed);
+                let total = ok + bad;
+                (total >= u64::from(sr.request_volume) && total > 0)
+                    .then(|| (h.index, 100.0 * ok as f64 / total as f64))
+            })
+            .collect();
+        if rates.is_empty() || (rates.len() as u64) < u64::from(sr.minimum_hosts) {
+            return;
+        }
+        let n = rates.len() as f64;
+        let mean = rates.iter().map(|(_, r)| r).sum::<f64>() / n;
+        let variance = rates.iter().map(|(_, r)| (r - mean).powi(2)).sum::<f64>() / n;
+        let threshold = mean - sr.stdev_factor * variance.sqrt();
+        for (i, rate) in rates {
+            if rate < threshold {
+                self.detected(i, Detector::SuccessRate);
+            }
         }
     }
 
@@ -313,6 +349,11 @@ impl OutlierDetector {
                 &s.ejections_enforced_failure_percentage,
                 c.failure_percentage
                     .map_or(Percent::HUNDRED, |f| f.enforcing),
+            ),
+            Detector::SuccessRate => (
+                &s.ejections_detected_success_rate,
+                &s.ejections_enforced_success_rate,
+                c.success_rate.map_or(Percent::HUNDRED, |f| f.enforcing),
             ),
         }
     }

@@ -177,11 +177,20 @@ async fn reuse(ctx: &Arc<PoolContext>, host: &Arc<Host>, idle: IdleConn) -> Opti
 }
 
 fn try_slot(ctx: &Arc<PoolContext>, host: &Arc<Host>) -> Result<ConnSlot, ()> {
-    let limit = ctx.resources.per_host_max_connections;
-    if host.cx_active() >= limit {
-        return Err(());
-    }
-    let guard = ctx.resources.connections.try_acquire().ok_or(())?;
+    let within_host_limit = host.cx_active() < ctx.resources.per_host_max_connections;
+    let guard = match within_host_limit
+        .then(|| ctx.resources.connections.try_acquire())
+        .flatten()
+    {
+        Some(g) => g,
+        // Envoy lets a pool with no connection at all open one whatever the limits say, so the
+        // real count can exceed max_connections by the number of hosts.
+        None if host.cx_active() == 0 => {
+            ctx.stats.upstream_cx_overflow.inc();
+            ctx.resources.connections.force_acquire()
+        }
+        None => return Err(()),
+    };
     host.cx_inc();
     Ok(ConnSlot {
         guard: Some(guard),

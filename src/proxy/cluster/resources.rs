@@ -62,6 +62,28 @@ impl Resource {
             })
     }
 
+    /// Takes a slot only while fewer than `max` are in use (a dynamic limit such as a retry
+    /// budget, instead of the configured maximum).
+    pub fn try_acquire_below(self: &Arc<Self>, max: u64) -> Option<ResourceGuard> {
+        self.current
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                (c < max).then_some(c + 1)
+            })
+            .ok()
+            .map(|_| ResourceGuard {
+                resource: Arc::clone(self),
+            })
+    }
+
+    /// Takes a slot even beyond the limit (Envoy lets a host's pool open its first
+    /// connection whatever `max_connections` says).
+    pub fn force_acquire(self: &Arc<Self>) -> ResourceGuard {
+        self.current.fetch_add(1, Ordering::AcqRel);
+        ResourceGuard {
+            resource: Arc::clone(self),
+        }
+    }
+
     /// Slots in use.
     pub fn current(&self) -> u64 {
         self.current.load(Ordering::Acquire)
@@ -114,6 +136,18 @@ mod tests {
         let c = r.try_acquire();
         assert!(c.is_some());
         drop((b, c));
+        assert_eq!(r.current(), 0);
+    }
+
+    #[test]
+    fn dynamic_and_forced_slots_are_released() {
+        let r = Arc::new(Resource::new(1));
+        let a = r.try_acquire_below(2).unwrap();
+        let b = r.try_acquire_below(2).unwrap();
+        assert!(r.try_acquire_below(2).is_none());
+        let c = r.force_acquire();
+        assert_eq!(r.current(), 3);
+        drop((a, b, c));
         assert_eq!(r.current(), 0);
     }
 

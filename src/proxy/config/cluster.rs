@@ -47,7 +47,7 @@ pub struct Endpoint {
 }
 
 /// Circuit-breaker thresholds of the DEFAULT priority.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CircuitBreakerThresholds {
     /// `max_connections` (default 1024).
     pub max_connections: u32,
@@ -59,6 +59,16 @@ pub struct CircuitBreakerThresholds {
     pub max_retries: u32,
     /// `per_host_thresholds[0].max_connections` (default 1024 as Envoy Gateway sets it).
     pub per_host_max_connections: u32,
+    /// `retry_budget`; when set it replaces `max_retries`.
+    pub retry_budget: Option<RetryBudget>,
+}
+
+/// Envoy's retry budget: concurrent retries allowed =
+/// max(`min_retry_concurrency`, `percent` % of active plus pending requests).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudget {
+    percent: f64,
+    min_retry_concurrency: u32,
 }
 
 /// The cluster's load-balancing policy.
@@ -114,6 +124,32 @@ pub struct OutlierDetectionConfig {
     pub enforcing_consecutive_local_origin_failure: Percent,
     /// Failure-percentage detector, when EG turns it on.
     pub failure_percentage: Option<FailurePercentage>,
+    /// Success-rate detector (on by default in Envoy; EG leaves it so).
+    pub success_rate: Option<SuccessRate>,
+}
+
+/// Success-rate detector settings (Envoy defaults: 5 hosts, 100 requests, factor 1.9).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SuccessRate {
+    /// Minimum hosts with enough volume.
+    pub minimum_hosts: u32,
+    /// Minimum requests per host in the interval.
+    pub request_volume: u32,
+    /// Ejection threshold = mean − `stdev_factor` × stdev.
+    pub stdev_factor: f64,
+    /// `enforcing_success_rate` (default 100).
+    pub enforcing: Percent,
+}
+
+impl Default for SuccessRate {
+    fn default() -> Self {
+        SuccessRate {
+            minimum_hosts: 5,
+            request_volume: 100,
+            stdev_factor: 1.9,
+            enforcing: Percent::HUNDRED,
+        }
+    }
 }
 
 /// Failure-percentage detector settings.
@@ -169,6 +205,7 @@ impl Default for CircuitBreakerThresholds {
             max_requests: 1024,
             max_retries: 1024,
             per_host_max_connections: 1024,
+            retry_budget: None,
         }
     }
 }
@@ -183,6 +220,29 @@ impl LbPolicy {
             });
         }
         Ok(LbPolicy::LeastRequest { choice_count })
+    }
+}
+
+impl RetryBudget {
+    /// `percent` must be within 0..=100 (Envoy Gateway's numerator/denominator × 100).
+    pub fn try_new(percent: f64, min_retry_concurrency: Option<u32>) -> Result<Self, ConfigError> {
+        if !(0.0..=100.0).contains(&percent) {
+            return Err(ConfigError::OutOfRange {
+                field: "circuitBreaker.retryBudget.percent",
+                message: format!("{percent} is not within 0..=100"),
+            });
+        }
+        Ok(RetryBudget {
+            percent,
+            min_retry_concurrency: min_retry_concurrency.unwrap_or(3),
+        })
+    }
+
+    /// Concurrent retries allowed with `outstanding` active plus pending requests.
+    pub fn allowed(&self, outstanding: u64) -> u64 {
+        // Truncation matches Envoy's integer conversion of the budget.
+        let by_percent = (self.percent / 100.0 * outstanding as f64) as u64;
+        by_percent.max(u64::from(self.min_retry_concurrency))
     }
 }
 
@@ -216,6 +276,7 @@ impl Default for OutlierDetectionConfig {
             enforcing_consecutive_gateway_failure: Percent::HUNDRED,
             enforcing_consecutive_local_origin_failure: Percent::HUNDRED,
             failure_percentage: None,
+            success_rate: Some(SuccessRate::default()),
         }
     }
 }

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 
 pub use cluster::{
     CircuitBreakerThresholds, ClusterConfig, Endpoint, FailurePercentage, LbPolicy,
-    OutlierDetectionConfig, SlowStart,
+    OutlierDetectionConfig, RetryBudget, SlowStart, SuccessRate,
 };
 pub use route::{
     ForwardAction, HeaderMatch, Hostname, PathMatch, QueryParamMatch, RetryBackoff, RetryOn,

@@ -131,3 +131,11 @@ fn cluster_defaults_follow_envoy_gateway() {
     assert!(LbPolicy::least_request(1).is_err());
     assert!(SlowStart::try_new(Duration::ZERO).is_err());
 }
+
+#[test]
+fn retry_budget_allows_the_larger_of_percent_and_minimum() {
+    let b = RetryBudget::try_new(20.0, None).unwrap();
+    assert_eq!(b.allowed(0), 3);
+    assert_eq!(b.allowed(100), 20);
+    assert!(RetryBudget::try_new(100.5, None).is_err());
+}

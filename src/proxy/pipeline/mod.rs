@@ -425,7 +425,7 @@ impl Pipeline {
                     .insert(ResponseFlag::UpstreamRetryLimitExceeded);
                 Settle::Done
             }
-            RetryDecision::Retry(backoff) => match cluster.resources().retries.try_acquire() {
+            RetryDecision::Retry(backoff) => match admit_retry(cluster) {
                 Some(slot) => {
                     stats.upstream_rq_retry.inc();
                     stats.upstream_rq_retry_backoff_exponential.inc();
@@ -531,6 +531,18 @@ impl Pipeline {
 enum Settle {
     Done,
     Retry(Duration, ResourceGuard),
+}
+
+/// Takes a `max_retries` slot, or a retry-budget slot when a budget is configured.
+fn admit_retry(cluster: &Cluster) -> Option<ResourceGuard> {
+    let r = cluster.resources();
+    match &cluster.config.circuit_breaker.retry_budget {
+        Some(budget) => {
+            let outstanding = r.requests.current() + r.pending_requests.current();
+            r.retries.try_acquire_below(budget.allowed(outstanding))
+        }
+        None => r.retries.try_acquire(),
+    }
 }
 
 /// The earliest of several optional deadlines.

@@ -682,3 +682,50 @@ async fn max_connection_duration_closes_old_connections() {
     assert_eq!(stat(&p, "upstream_cx_total"), 2);
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn retry_overflow_returns_the_last_response() {
+    let b = Backend::start(
+        "x",
+        Behavior {
+            status: 503,
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let mut c = cluster(&[b.addr]);
+    c.circuit_breaker.max_retries = 0;
+    let mut action = forward();
+    action.retry = Some(RetryPolicy::envoy_gateway_default());
+    let p = start(c, action).await;
+    let mut log = p.subscribe_access_log();
+    let r = get(addr(&p), "/", &[]).await;
+    assert_eq!(r.status, 503);
+    assert!(!r.headers.contains_key("x-envoy-overloaded"));
+    let e = log.recv().await.unwrap();
+    assert_eq!((e.attempts, e.response_flags.to_string()), (1, "UO".into()));
+    assert_eq!(stat(&p, "upstream_rq_retry_overflow"), 1);
+    assert_eq!(stat(&p, "upstream_rq_retry"), 0);
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn overloaded_upstream_responses_are_not_retried() {
+    // A second proxy layer answering 503 + x-envoy-overloaded must not be retried.
+    let inner_backend = Backend::start("x", Behavior::default()).await;
+    let mut inner_cluster = cluster(&[inner_backend.addr]);
+    inner_cluster.circuit_breaker.max_requests = 0;
+    let inner = start(inner_cluster, forward()).await;
+    let mut action = forward();
+    action.retry = Some(RetryPolicy {
+        retry_on: RetryOn::parse("5xx").unwrap(),
+        ..RetryPolicy::envoy_gateway_default()
+    });
+    let outer = start(cluster(&[addr(&inner)]), action).await;
+    let r = get(addr(&outer), "/", &[]).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.headers.get("x-envoy-overloaded").unwrap(), "true");
+    assert_eq!(stat(&outer, "upstream_rq_retry"), 0);
+    outer.shutdown().await;
+    inner.shutdown().await;
+}

@@ -2,7 +2,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use super::*;
-use crate::proxy::config::{Endpoint, FailurePercentage};
+use crate::proxy::config::{Endpoint, FailurePercentage, SuccessRate};
 use crate::proxy::rng::RngSource;
 
 fn detector(
@@ -240,4 +240,52 @@ async fn uneject_returns_host_at_once() {
     assert!(hosts.hosts()[1].is_healthy());
     assert_eq!(stats.ejections_active.get(), 0);
     assert!(d.ejected_since(1).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn success_rate_ejects_the_outlier_among_enough_hosts() {
+    let mut c = cfg(0, 100);
+    c.consecutive_5xx = None;
+    c.success_rate = Some(SuccessRate {
+        request_volume: 20,
+        ..SuccessRate::default()
+    });
+    let (hosts, stats, d) = detector(6, c);
+    let feed = |i: usize, ok: u32, bad: u32| {
+        for _ in 0..ok {
+            d.report(&hosts.hosts()[i], Outcome::Response(200));
+        }
+        for _ in 0..bad {
+            d.report(&hosts.hosts()[i], Outcome::Response(503));
+        }
+    };
+    for i in 0..5 {
+        feed(i, 20, 0);
+    }
+    feed(5, 10, 10);
+    d.on_interval();
+    assert!(!hosts.hosts()[5].is_healthy());
+    assert_eq!(hosts.healthy().len(), 5);
+    assert_eq!(stats.ejections_enforced_success_rate.get(), 1);
+
+    // Four hosts with volume are not enough.
+    let (hosts, _, d) = detector(6, {
+        let mut c = cfg(0, 100);
+        c.consecutive_5xx = None;
+        c.success_rate = Some(SuccessRate {
+            request_volume: 20,
+            ..SuccessRate::default()
+        });
+        c
+    });
+    for i in 0..3 {
+        for _ in 0..20 {
+            d.report(&hosts.hosts()[i], Outcome::Response(200));
+        }
+    }
+    for _ in 0..20 {
+        d.report(&hosts.hosts()[3], Outcome::Response(500));
+    }
+    d.on_interval();
+    assert_eq!(hosts.healthy().len(), 6);
 }
