@@ -220,3 +220,21 @@ pub async fn get_h2c(addr: SocketAddr, path: &str) -> Got {
     .await
     .expect("request took longer than 10 s")
 }
+
+/// A listener whose accept queue is full, so new connects hang (SYNs are dropped) until the
+/// returned guards are dropped.
+pub async fn blackhole_addr() -> (SocketAddr, Vec<TcpStream>, tokio::net::TcpListener) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    // Fill the accept queue; further connects stall. Bounded attempts, each bounded in time.
+    for _ in 0..8 {
+        match tokio::time::timeout(Duration::from_millis(50), TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => fillers.push(s),
+            _ => break,
+        }
+    }
+    (addr, fillers, listener)
+}

@@ -729,3 +729,81 @@ async fn overloaded_upstream_responses_are_not_retried() {
     outer.shutdown().await;
     inner.shutdown().await;
 }
+
+#[tokio::test]
+async fn connect_timeout_is_503_uf() {
+    let (hole, _fillers, _listener) = crate::proxy::testing::blackhole_addr().await;
+    let mut c = cluster(&[hole]);
+    c.connect_timeout = Duration::from_millis(100);
+    let p = start(c, forward()).await;
+    let mut log = p.subscribe_access_log();
+    let t0 = Instant::now();
+    let r = get(addr(&p), "/", &[]).await;
+    assert_eq!(r.status, 503);
+    assert!(
+        r.body.ends_with(b"reset reason: connection timeout"),
+        "{:?}",
+        r.body
+    );
+    assert!(t0.elapsed() < Duration::from_millis(900));
+    assert_eq!(log.recv().await.unwrap().response_flags.to_string(), "UF");
+    assert_eq!(stat(&p, "upstream_cx_connect_timeout"), 1);
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn panic_mode_serves_unhealthy_hosts() {
+    let b = Backend::start("x", Behavior::default()).await;
+    let mut c = cluster(&[b.addr]);
+    c.panic_threshold = Percent::try_new(40, "t").unwrap();
+    let p = start(c, forward()).await;
+    p.cluster(CLUSTER)
+        .unwrap()
+        .hosts
+        .set_health_flag(0, HealthFlag::FailedActiveHc, true);
+    assert_eq!(get(addr(&p), "/", &[]).await.status, 200);
+    assert_eq!(stat(&p, "lb_healthy_panic"), 1);
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn weighted_backends_split_traffic() {
+    let a = Backend::start("a", Behavior::default()).await;
+    let b = Backend::start("b", Behavior::default()).await;
+    let mut ca = cluster(&[a.addr]);
+    ca.name = "httproute/default/x/rule/0".into();
+    let mut cb = cluster(&[b.addr]);
+    cb.name = "httproute/default/y/rule/0".into();
+    let mut action = forward();
+    action.backends = vec![
+        crate::proxy::config::WeightedCluster {
+            cluster: ca.name.clone(),
+            weight: 3,
+        },
+        crate::proxy::config::WeightedCluster {
+            cluster: cb.name.clone(),
+            weight: 1,
+        },
+    ];
+    let config = ProxyConfig {
+        listeners: vec![ListenerConfig {
+            name: LISTENER.into(),
+            routes: vec![route(action)],
+        }],
+        clusters: vec![ca, cb],
+        seed: 11,
+    };
+    let p = Proxy::start(
+        config,
+        vec![(LISTENER.into(), "127.0.0.1:0".parse().unwrap())],
+        None,
+    )
+    .await
+    .unwrap();
+    for _ in 0..200 {
+        assert_eq!(get(addr(&p), "/", &[]).await.status, 200);
+    }
+    assert!((125..=175).contains(&a.hits()), "a got {}", a.hits());
+    assert_eq!(a.hits() + b.hits(), 200);
+    p.shutdown().await;
+}
