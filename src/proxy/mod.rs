@@ -21,5 +21,6 @@ pub mod server;
 pub mod stats;
 #[cfg(test)]
 mod testing;
+pub mod timeout;
 
 pub use server::{Proxy, ProxyBuilder, ProxyHandle, StartError};

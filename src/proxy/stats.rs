@@ -135,6 +135,23 @@ pub struct HttpStats {
     pub no_route: Counter,
     /// `rq_direct_response`.
     pub rq_direct_response: Counter,
+    /// `downstream_rq_completed` and `downstream_rq_<N>xx`, by status class (index N−1).
+    pub downstream_rq_completed: Counter,
+    /// Responses per status class 1xx..5xx.
+    pub downstream_rq_xx: [Counter; 5],
+}
+
+impl HttpStats {
+    /// Counts a response sent downstream.
+    pub fn count_status(&self, status: u16) {
+        self.downstream_rq_completed.inc();
+        if let Some(c) = usize::from(status / 100)
+            .checked_sub(1)
+            .and_then(|i| self.downstream_rq_xx.get(i))
+        {
+            c.inc();
+        }
+    }
 }
 
 /// A named, registered HTTP stats block.
@@ -205,39 +222,31 @@ impl ClusterStats {
 
 impl StatSource for ListenerStats {
     fn visit(&self, f: &mut dyn FnMut(Scope<'_>, &str, StatKind, u64)) {
+        use StatKind::{Counter as C, Gauge as G};
         let s = &self.stats;
         let scope = Scope::Http(&self.name);
-        f(
-            scope,
-            "downstream_rq_total",
-            StatKind::Counter,
-            s.downstream_rq_total.get(),
-        );
-        f(
-            scope,
-            "downstream_rq_active",
-            StatKind::Gauge,
-            s.downstream_rq_active.get(),
-        );
-        f(
-            scope,
-            "downstream_cx_total",
-            StatKind::Counter,
-            s.downstream_cx_total.get(),
-        );
-        f(
-            scope,
-            "downstream_cx_active",
-            StatKind::Gauge,
-            s.downstream_cx_active.get(),
-        );
-        f(scope, "no_route", StatKind::Counter, s.no_route.get());
-        f(
-            scope,
-            "rq_direct_response",
-            StatKind::Counter,
-            s.rq_direct_response.get(),
-        );
+        let [x1, x2, x3, x4, x5] = &s.downstream_rq_xx;
+        let table: [(&str, StatKind, u64); 12] = [
+            ("downstream_rq_total", C, s.downstream_rq_total.get()),
+            ("downstream_rq_active", G, s.downstream_rq_active.get()),
+            ("downstream_cx_total", C, s.downstream_cx_total.get()),
+            ("downstream_cx_active", G, s.downstream_cx_active.get()),
+            ("no_route", C, s.no_route.get()),
+            ("rq_direct_response", C, s.rq_direct_response.get()),
+            (
+                "downstream_rq_completed",
+                C,
+                s.downstream_rq_completed.get(),
+            ),
+            ("downstream_rq_1xx", C, x1.get()),
+            ("downstream_rq_2xx", C, x2.get()),
+            ("downstream_rq_3xx", C, x3.get()),
+            ("downstream_rq_4xx", C, x4.get()),
+            ("downstream_rq_5xx", C, x5.get()),
+        ];
+        for (name, kind, v) in table {
+            f(scope, name, kind, v);
+        }
     }
 }
 

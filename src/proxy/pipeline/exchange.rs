@@ -111,6 +111,9 @@ impl Exchange {
         drop(self.lease.take());
         drop(self.attempt.take());
         self.entry.duration = self.start.elapsed();
+        if self.entry.status > 0 {
+            self.listener.stats.count_status(self.entry.status);
+        }
         self.sink.log(&self.entry);
         self.listener.stats.downstream_rq_active.dec();
     }

@@ -516,6 +516,10 @@ async fn admin_serves_envoy_stats() {
         "{text}"
     );
     assert!(text.contains(&format!("http.{LISTENER}.downstream_rq_total: 1\n")));
+    assert!(
+        text.contains(&format!("http.{LISTENER}.downstream_rq_2xx: 1\n")),
+        "{text}"
+    );
     let prom =
         String::from_utf8_lossy(&get(admin, "/stats/prometheus", &[]).await.body).to_string();
     assert!(prom.contains(&format!(
