@@ -38,6 +38,7 @@ pub struct ProxyBuilder {
     config: ProxyConfig,
     hooks: Hooks,
     sinks: FanoutSink,
+    stats: Arc<Stats>,
 }
 
 /// A running proxy.
@@ -90,11 +91,18 @@ impl Proxy {
             config,
             hooks: Hooks::default(),
             sinks: FanoutSink::default(),
+            stats: Arc::new(Stats::default()),
         }
     }
 }
 
 impl ProxyBuilder {
+    /// The stats registry the proxy will use, so hooks can register their own counters
+    /// (`Stats::http_counter`, `Stats::root_counter`, `Stats::cluster_counter`) before start.
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.stats)
+    }
+
     /// Installs the fault-injection hook.
     pub fn fault_hook(mut self, hook: Arc<dyn FaultHook>) -> Self {
         self.hooks.fault = Some(hook);
@@ -124,6 +132,7 @@ impl ProxyBuilder {
             config,
             hooks,
             mut sinks,
+            stats,
         } = self;
         config.validate()?;
         if let Some(a) = admin
@@ -132,7 +141,6 @@ impl ProxyBuilder {
             return Err(StartError::AdminNotLoopback(a));
         }
         let rng = RngSource::new(config.seed);
-        let stats = Arc::new(Stats::default());
         let mut clusters = HashMap::new();
         for c in &config.clusters {
             let cluster = Arc::new(Cluster::new(c.clone(), &rng)?);

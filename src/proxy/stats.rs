@@ -32,6 +32,8 @@ pub enum Scope<'a> {
     Cluster(&'a str),
     /// `http.<listener>.` (Prometheus tag `envoy_http_conn_manager_prefix`).
     Http(&'a str),
+    /// No prefix: the name is complete (e.g. a filter's own stat prefix).
+    Root,
 }
 
 /// Something that owns stats and can list them.
@@ -49,12 +51,22 @@ pub struct Stats {
 
 /// A stat registered by name at configuration time (health checks, rate limits, faults...).
 struct ExtraStat {
-    cluster_scope: bool,
-    scope: String,
+    scope: OwnedScope,
     name: String,
     kind: StatKind,
     value: Arc<Counter>,
 }
+
+#[derive(PartialEq, Eq)]
+enum OwnedScope {
+    Cluster(String),
+    Http(String),
+    Root,
+}
+
+/// One counter per HTTP status code 100..=599 (`upstream_rq_<code>`), listed only once used.
+#[derive(Debug)]
+pub struct CodeCounters(Box<[Counter]>);
 
 macro_rules! cluster_stats {
     ($( $field:ident = $name:literal : $kind:ident ),* $(,)?) => {
@@ -65,6 +77,8 @@ macro_rules! cluster_stats {
                 #[doc = concat!("`", $name, "`")]
                 pub $field: $kind,
             )*
+            /// `upstream_rq_<code>`.
+            pub upstream_rq_by_code: CodeCounters,
         }
 
         impl ClusterStats {
@@ -206,10 +220,37 @@ impl Gauge {
     }
 }
 
+impl Default for CodeCounters {
+    fn default() -> Self {
+        CodeCounters((100..600).map(|_| Counter::default()).collect())
+    }
+}
+
+impl CodeCounters {
+    /// Counts one response with `status` (ignored outside 100..=599).
+    pub fn inc(&self, status: u16) {
+        if let Some(c) = usize::from(status)
+            .checked_sub(100)
+            .and_then(|i| self.0.get(i))
+        {
+            c.inc();
+        }
+    }
+
+    /// `(code, count)` of every code seen at least once.
+    pub fn used(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        (100u16..).zip(self.0.iter()).filter_map(|(code, c)| {
+            let v = c.get();
+            (v > 0).then_some((code, v))
+        })
+    }
+}
+
 impl ClusterStats {
     /// Counts a response by status class (`upstream_rq_<N>xx`, `upstream_rq_completed`).
     pub fn count_status(&self, status: u16) {
         self.upstream_rq_completed.inc();
+        self.upstream_rq_by_code.inc(status);
         match status / 100 {
             1 => self.upstream_rq_1xx.inc(),
             2 => self.upstream_rq_2xx.inc(),
@@ -262,32 +303,37 @@ impl Stats {
     /// Registers (or returns the existing) counter `cluster.<cluster>.<name>`, for features
     /// such as health checking that keep their own counters.
     pub fn cluster_counter(&self, cluster: &str, name: &str) -> Arc<Counter> {
-        self.extra_counter(true, cluster, name, StatKind::Counter)
+        self.extra_counter(
+            OwnedScope::Cluster(cluster.to_string()),
+            name,
+            StatKind::Counter,
+        )
     }
 
-    /// Registers (or returns) a counter or gauge `http.<listener>.<name>`.
-    pub fn http_stat(&self, listener: &str, name: &str, kind: StatKind) -> Arc<Counter> {
-        self.extra_counter(false, listener, name, kind)
+    /// Registers (or returns) a counter `http.<listener>.<name>` (e.g. `fault.aborts_injected`).
+    /// A gauge is a counter whose value is `set`-like: use [`Counter::add`] only upward.
+    pub fn http_counter(&self, listener: &str, name: &str) -> Arc<Counter> {
+        self.extra_counter(
+            OwnedScope::Http(listener.to_string()),
+            name,
+            StatKind::Counter,
+        )
     }
 
-    fn extra_counter(
-        &self,
-        cluster_scope: bool,
-        scope: &str,
-        name: &str,
-        kind: StatKind,
-    ) -> Arc<Counter> {
+    /// Registers (or returns) a counter with a complete name, for stats whose prefix is not a
+    /// cluster or listener (e.g. `http_local_rate_limiter.http_local_rate_limit.rate_limited`).
+    pub fn root_counter(&self, name: &str) -> Arc<Counter> {
+        self.extra_counter(OwnedScope::Root, name, StatKind::Counter)
+    }
+
+    fn extra_counter(&self, scope: OwnedScope, name: &str, kind: StatKind) -> Arc<Counter> {
         let mut extra = self.extra.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(e) = extra
-            .iter()
-            .find(|e| e.cluster_scope == cluster_scope && e.scope == scope && e.name == name)
-        {
+        if let Some(e) = extra.iter().find(|e| e.scope == scope && e.name == name) {
             return Arc::clone(&e.value);
         }
         let value = Arc::new(Counter::default());
         extra.push(ExtraStat {
-            cluster_scope,
-            scope: scope.to_string(),
+            scope,
             name: name.to_string(),
             kind,
             value: Arc::clone(&value),
@@ -311,10 +357,10 @@ impl Stats {
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
         {
-            let scope = if e.cluster_scope {
-                Scope::Cluster(&e.scope)
-            } else {
-                Scope::Http(&e.scope)
+            let scope = match &e.scope {
+                OwnedScope::Cluster(c) => Scope::Cluster(c),
+                OwnedScope::Http(l) => Scope::Http(l),
+                OwnedScope::Root => Scope::Root,
             };
             f(scope, &e.name, e.kind, e.value.get());
         }
@@ -353,15 +399,20 @@ impl Stats {
     pub fn render_prometheus(&self) -> String {
         let mut families: BTreeMap<String, (StatKind, Vec<String>)> = BTreeMap::new();
         self.visit(&mut |scope, name, kind, v| {
-            let (prefix, tag, value) = match scope {
-                Scope::Cluster(c) => ("envoy_cluster_", "envoy_cluster_name", c),
-                Scope::Http(l) => ("envoy_http_", "envoy_http_conn_manager_prefix", l),
+            let (prefix, label) = match scope {
+                Scope::Cluster(c) => (
+                    "envoy_cluster_",
+                    format!("{{envoy_cluster_name=\"{}\"}}", escape_label(c)),
+                ),
+                Scope::Http(l) => (
+                    "envoy_http_",
+                    format!("{{envoy_http_conn_manager_prefix=\"{}\"}}", escape_label(l)),
+                ),
+                Scope::Root => ("envoy_", String::new()),
             };
             let metric = format!("{prefix}{}", sanitize(name));
             let entry = families.entry(metric).or_insert((kind, Vec::new()));
-            entry
-                .1
-                .push(format!("{{{tag}=\"{}\"}} {v}", escape_label(value)));
+            entry.1.push(format!("{label} {v}"));
         });
         let mut out = String::new();
         for (metric, (kind, samples)) in families {
@@ -383,6 +434,7 @@ pub fn text_name(scope: Scope<'_>, name: &str) -> String {
     match scope {
         Scope::Cluster(c) => format!("cluster.{c}.{name}"),
         Scope::Http(l) => format!("http.{l}.{name}"),
+        Scope::Root => name.to_string(),
     }
 }
 
@@ -445,6 +497,17 @@ mod tests {
         a.inc();
         b.inc();
         assert_eq!(stats.get("cluster.c.health_check.failure"), Some(2));
+        stats
+            .root_counter("http_local_rate_limiter.x.rate_limited")
+            .inc();
+        stats.http_counter("l", "fault.aborts_injected").add(3);
+        assert_eq!(stats.get("http_local_rate_limiter.x.rate_limited"), Some(1));
+        assert_eq!(stats.get("http.l.fault.aborts_injected"), Some(3));
+        let prom = stats.render_prometheus();
+        assert!(
+            prom.contains("envoy_http_local_rate_limiter_x_rate_limited 1\n"),
+            "{prom}"
+        );
     }
 
     #[test]
@@ -455,6 +518,10 @@ mod tests {
         let c = ClusterStats::default();
         c.count_status(503);
         c.count_status(200);
-        assert_eq!((c.upstream_rq_5xx.get(), c.upstream_rq_2xx.get()), (1, 1));
+        c.count_status(503);
+        assert_eq!((c.upstream_rq_5xx.get(), c.upstream_rq_2xx.get()), (2, 1));
+        let used: Vec<(u16, u64)> = c.upstream_rq_by_code.used().collect();
+        assert_eq!(used, vec![(200, 1), (503, 2)]);
+        c.upstream_rq_by_code.inc(42);
     }
 }

@@ -46,6 +46,11 @@ impl Cluster {
             od.validate()?;
         }
         let hosts = Arc::new(HostSet::new(&config.endpoints));
+        if config.active_health_checked {
+            for i in 0..config.endpoints.len() {
+                hosts.set_health_flag(i, host_set::HealthFlag::FailedActiveHc, true);
+            }
+        }
         let stats = Arc::new(ClusterStats::default());
         let resources = Arc::new(ClusterResources::new(&config.circuit_breaker));
         let pool = Arc::new(PoolContext {
@@ -104,64 +109,31 @@ impl Cluster {
 
 impl StatSource for Cluster {
     fn visit(&self, f: &mut dyn FnMut(Scope<'_>, &str, StatKind, u64)) {
+        use StatKind::Gauge as G;
         let scope = Scope::Cluster(&self.config.name);
         self.stats
             .for_each(&mut |name, kind, v| f(scope, name, kind, v));
+        for (code, v) in self.stats.upstream_rq_by_code.used() {
+            f(scope, &format!("upstream_rq_{code}"), StatKind::Counter, v);
+        }
         let r = self.resources();
-        f(
-            scope,
-            "upstream_rq_active",
-            StatKind::Gauge,
-            r.requests.current(),
-        );
-        f(
-            scope,
-            "upstream_rq_pending_active",
-            StatKind::Gauge,
-            r.pending_requests.current(),
-        );
-        f(
-            scope,
-            "upstream_cx_active",
-            StatKind::Gauge,
-            r.connections.current(),
-        );
-        let open = |b: bool| u64::from(b);
-        f(
-            scope,
-            "circuit_breakers.default.cx_open",
-            StatKind::Gauge,
-            open(r.connections.is_open()),
-        );
-        f(
-            scope,
-            "circuit_breakers.default.rq_pending_open",
-            StatKind::Gauge,
-            open(r.pending_requests.is_open()),
-        );
-        f(
-            scope,
-            "circuit_breakers.default.rq_open",
-            StatKind::Gauge,
-            open(r.requests.is_open()),
-        );
-        f(
-            scope,
-            "circuit_breakers.default.rq_retry_open",
-            StatKind::Gauge,
-            open(r.retries.is_open()),
-        );
-        f(
-            scope,
-            "membership_total",
-            StatKind::Gauge,
-            self.hosts.hosts().len() as u64,
-        );
-        f(
-            scope,
-            "membership_healthy",
-            StatKind::Gauge,
-            self.hosts.healthy().len() as u64,
-        );
+        let open = |res: &resources::Resource| u64::from(res.is_open());
+        let table: [(&str, u64); 9] = [
+            ("upstream_rq_active", r.requests.current()),
+            ("upstream_rq_pending_active", r.pending_requests.current()),
+            ("upstream_cx_active", r.connections.current()),
+            ("circuit_breakers.default.cx_open", open(&r.connections)),
+            (
+                "circuit_breakers.default.rq_pending_open",
+                open(&r.pending_requests),
+            ),
+            ("circuit_breakers.default.rq_open", open(&r.requests)),
+            ("circuit_breakers.default.rq_retry_open", open(&r.retries)),
+            ("membership_total", self.hosts.hosts().len() as u64),
+            ("membership_healthy", self.hosts.healthy().len() as u64),
+        ];
+        for (name, v) in table {
+            f(scope, name, G, v);
+        }
     }
 }

@@ -31,6 +31,9 @@ pub struct ClusterConfig {
     pub outlier_detection: Option<OutlierDetectionConfig>,
     /// `healthy_panic_threshold` (default 50; 0 disables panic mode).
     pub panic_threshold: Percent,
+    /// Whether active health checking runs for this cluster. Envoy then starts every host as
+    /// `/failed_active_hc` until its first successful check.
+    pub active_health_checked: bool,
 }
 
 /// One upstream endpoint.
@@ -180,6 +183,7 @@ impl ClusterConfig {
             slow_start: None,
             outlier_detection: None,
             panic_threshold: Percent(50),
+            active_health_checked: false,
         }
     }
 }

@@ -154,6 +154,7 @@ async fn retries_on_status_codes_count_exactly_and_return_last_response() {
     assert_eq!(b.hits(), 18);
     assert_eq!(stat(&p, "upstream_rq_retry_limit_exceeded"), 3);
     assert_eq!(stat(&p, "upstream_rq_5xx"), 3);
+    assert_eq!(stat(&p, "upstream_rq_500"), 3);
     assert_eq!(stat(&p, "upstream_rq_total"), 18);
     p.shutdown().await;
 }
@@ -809,5 +810,21 @@ async fn weighted_backends_split_traffic() {
     }
     assert!((125..=175).contains(&a.hits()), "a got {}", a.hits());
     assert_eq!(a.hits() + b.hits(), 200);
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_checked_hosts_start_failed_until_marked_healthy() {
+    let b = Backend::start("x", Behavior::default()).await;
+    let mut c = cluster(&[b.addr]);
+    c.active_health_checked = true;
+    c.panic_threshold = Percent::try_new(0, "t").unwrap();
+    let p = start(c, forward()).await;
+    assert_eq!(get(addr(&p), "/", &[]).await.status, 503);
+    p.cluster(CLUSTER)
+        .unwrap()
+        .hosts
+        .set_health_flag(0, HealthFlag::FailedActiveHc, false);
+    assert_eq!(get(addr(&p), "/", &[]).await.status, 200);
     p.shutdown().await;
 }
