@@ -151,8 +151,7 @@ impl Policy {
 
 /// Uniform over the candidates.
 fn random_pick(c: &Candidates<'_>, rng: &SharedRng) -> usize {
-    let i = rng.below(c.indices.len() as u64) as usize;
-    c.indices.get(i).copied().unwrap_or(c.indices[0])
+    c.indices[rng.below(c.indices.len() as u64) as usize]
 }
 
 #[cfg(test)]

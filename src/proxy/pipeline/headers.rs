@@ -24,6 +24,31 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::UPGRADE,
 ];
 
+/// Envoy-internal request headers that an edge Envoy (use_remote_address, as Envoy Gateway
+/// configures it) removes from external requests, so clients cannot steer retries or timeouts.
+const ENVOY_INTERNAL: [&str; 13] = [
+    "x-envoy-decorator-operation",
+    "x-envoy-downstream-service-cluster",
+    "x-envoy-downstream-service-node",
+    "x-envoy-expected-rq-timeout-ms",
+    "x-envoy-force-trace",
+    "x-envoy-internal",
+    "x-envoy-ip-tags",
+    "x-envoy-max-retries",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-retry-on",
+    "x-envoy-upstream-alt-stat-name",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-upstream-rq-timeout-ms",
+];
+
+/// Removes Envoy-internal headers sent by an external client.
+pub fn clean_external_request(headers: &mut HeaderMap) {
+    for name in ENVOY_INTERNAL {
+        headers.remove(name);
+    }
+}
+
 /// Keeps the client's `x-request-id`, or sets a new UUIDv4-shaped one; returns it.
 pub fn ensure_request_id(headers: &mut HeaderMap, rng: &SharedRng) -> String {
     if let Some(id) = headers
@@ -128,10 +153,14 @@ mod tests {
             .header("x-drop", "1")
             .header("x-keep", "1")
             .header("x-forwarded-for", "10.0.0.1")
+            .header("x-envoy-retry-on", "5xx")
             .body(())
             .unwrap()
             .into_parts();
+        let mut parts = parts;
+        clean_external_request(&mut parts.headers);
         let req = upstream_request(&parts, Bytes::new(), ([127, 0, 0, 9], 5).into());
+        assert!(req.headers().get("x-envoy-retry-on").is_none());
         assert_eq!(req.uri(), "/a?b=1");
         let h = req.headers();
         assert!(h.get("connection").is_none() && h.get("x-drop").is_none());

@@ -149,6 +149,7 @@ impl Pipeline {
         let start = Instant::now();
         self.stats.stats.downstream_rq_total.inc();
         let (mut parts, body) = req.into_parts();
+        headers::clean_external_request(&mut parts.headers);
         let request_id = headers::ensure_request_id(&mut parts.headers, &self.shared.request_ids);
         let entry = AccessLogEntry {
             request_id,
