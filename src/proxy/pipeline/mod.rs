@@ -10,9 +10,9 @@
 //!                               ▼
 //!                          weighted cluster ─▶ buffer request body
 //!                               ▼            ┌───────────── route timeout / max stream duration ──────────────┐
-//!                          ┌─▶ admission: max_requests (503 UO)                                              │
-//!                          │   pick host: health, panic, previous_hosts (503 UH)                             │
+//!                          ┌─▶ pick host: health, panic, previous_hosts (503 UH)                             │
 //!                          │   pool: idle / connect (503 UF) / pending (503 UO)                               │
+//!                          │   admission on attach: max_requests (503 UO)                                    │
 //!                          │   send with per-try timeout                                                     │
 //!                          │   classify ─▶ outlier detection                                                 │
 //!                          └── retry decision: back-off, max_retries (UO), num_retries (URX)                 │
@@ -292,11 +292,6 @@ impl Pipeline {
         // Held from a retry's admission until that retry's attempt ends.
         let mut _retry_slot: Option<ResourceGuard> = None;
         loop {
-            // Admission: max_requests rejects at once (counted as pending overflow, as Envoy does).
-            let Some(rq_slot) = cluster.resources().requests.try_acquire() else {
-                stats.upstream_rq_pending_overflow.inc();
-                return Err(ProxyError::Overflow);
-            };
             let ctx = PickContext {
                 previous_hosts: &previous_hosts,
             };
@@ -319,7 +314,12 @@ impl Pipeline {
                     .map_or(RetryDecision::Final, |r| r.decide(result, &self.shared.rng))
             };
             let backoff = match attempt {
-                Ok((response, lease, sent_at)) => {
+                Ok(Attempt {
+                    response,
+                    lease,
+                    sent_at,
+                    rq_slot,
+                }) => {
                     x.entry.upstream_duration = Some(sent_at.elapsed());
                     let status = response.status().as_u16();
                     cluster.report(&host, Outcome::Response(status));
@@ -351,7 +351,7 @@ impl Pipeline {
                         stats.upstream_rq_per_try_timeout.inc();
                     }
                     let verdict = decision(&mut retry, AttemptResult::Failure(e));
-                    drop((rq_slot, active));
+                    drop(active);
                     match self.settle(cluster, verdict, retried, x) {
                         Settle::Done => return Err(e),
                         Settle::Retry(backoff, slot) => {
@@ -365,7 +365,9 @@ impl Pipeline {
         }
     }
 
-    /// One attempt: connection from the pool, send, wait for headers (per-try timeout).
+    /// One attempt: a connection from the pool (pending and connection limits), admission
+    /// against `max_requests` when the request attaches to it (overflow rejects at once and is
+    /// counted as pending overflow, as in Envoy), send, wait for headers (per-try timeout).
     async fn attempt(
         &self,
         cluster: &Arc<Cluster>,
@@ -374,8 +376,14 @@ impl Pipeline {
         body: &Bytes,
         peer: SocketAddr,
         per_try: Option<Duration>,
-    ) -> Result<(Response<Incoming>, Lease, Instant), ProxyError> {
+    ) -> Result<Attempt, ProxyError> {
         let mut lease = pool::acquire(&cluster.pool, host).await?;
+        let Some(rq_slot) = cluster.resources().requests.try_acquire() else {
+            cluster.stats.upstream_rq_pending_overflow.inc();
+            // The connection is unused: keep it for the next request.
+            lease.finish();
+            return Err(ProxyError::Overflow);
+        };
         cluster.stats.upstream_rq_total.inc();
         let req = headers::upstream_request(parts, body.clone(), peer);
         let sent_at = Instant::now();
@@ -385,7 +393,12 @@ impl Pipeline {
                 .unwrap_or(Err(ProxyError::PerTryTimeout))?,
             None => lease.send(req).await?,
         };
-        Ok((response, lease, sent_at))
+        Ok(Attempt {
+            response,
+            lease,
+            sent_at,
+            rq_slot,
+        })
     }
 
     /// Applies a retry verdict: final, limit exceeded (URX), or a retry admitted by
@@ -515,6 +528,14 @@ impl Pipeline {
         h.insert(http::header::SERVER, HeaderValue::from_static("envoy"));
         response.map(|()| ProxyBody::full(reply.body, x))
     }
+}
+
+/// What a successful attempt holds.
+struct Attempt {
+    response: Response<Incoming>,
+    lease: Lease,
+    sent_at: Instant,
+    rq_slot: ResourceGuard,
 }
 
 enum Settle {

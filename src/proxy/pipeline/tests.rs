@@ -828,3 +828,32 @@ async fn health_checked_hosts_start_failed_until_marked_healthy() {
     assert_eq!(get(addr(&p), "/", &[]).await.status, 200);
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn pending_requests_do_not_hold_max_requests_slots() {
+    // One connection, parallel limit 2: requests queue for the connection instead of
+    // overflowing max_requests, because Envoy checks max_requests when a request attaches.
+    let b = Backend::start(
+        "x",
+        Behavior {
+            delay: Duration::from_millis(50),
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let mut c = cluster(&[b.addr]);
+    c.circuit_breaker.max_connections = 1;
+    c.circuit_breaker.max_requests = 2;
+    let p = start(c, forward()).await;
+    let a = addr(&p);
+    let tasks: Vec<_> = (0..5)
+        .map(|_| tokio::spawn(async move { get(a, "/", &[]).await.status }))
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(stat(&p, "upstream_cx_total"), 1);
+    assert_eq!(stat(&p, "upstream_rq_pending_overflow"), 0);
+    assert!(stat(&p, "upstream_rq_pending_total") >= 3);
+    p.shutdown().await;
+}
