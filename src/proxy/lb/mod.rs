@@ -67,7 +67,14 @@ impl LoadBalancer {
     pub fn new(cluster: &ClusterConfig, rng: SharedRng) -> Self {
         let n = cluster.endpoints.len();
         let policy = match cluster.lb {
-            LbPolicy::RoundRobin => Policy::RoundRobin(RoundRobin::new(n)),
+            LbPolicy::RoundRobin => {
+                let weights: Vec<f64> = cluster
+                    .endpoints
+                    .iter()
+                    .map(|e| f64::from(e.weight.get()))
+                    .collect();
+                Policy::RoundRobin(RoundRobin::new(&weights, rng.below(n.max(1) as u64)))
+            }
             LbPolicy::LeastRequest { choice_count } => {
                 Policy::LeastRequest(LeastRequest::new(n, choice_count))
             }

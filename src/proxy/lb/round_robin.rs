@@ -10,10 +10,17 @@ pub(crate) struct RoundRobin {
 }
 
 impl RoundRobin {
-    pub fn new(n: usize) -> Self {
-        RoundRobin {
-            schedule: SmoothWeighted::new(n),
+    /// A schedule over `n` hosts with these static weights, advanced by `offset` picks: Envoy
+    /// starts round robin at a random position so that proxies do not move in lockstep.
+    pub fn new(weights: &[f64], offset: u64) -> Self {
+        let schedule = SmoothWeighted::new(weights.len());
+        let all: Vec<usize> = (0..weights.len()).collect();
+        if !all.is_empty() {
+            for _ in 0..offset {
+                schedule.pick(&all, |i| weights.get(i).copied().unwrap_or(0.0));
+            }
         }
+        RoundRobin { schedule }
     }
 
     pub fn pick(&self, c: &Candidates<'_>) -> usize {
