@@ -5,6 +5,27 @@
 //! per HTTPRoute rule), a cluster holds endpoints plus circuit breakers, timeouts, load balancing
 //! and outlier detection. Whoever resolves Gateway API + BTP manifests builds this model; the
 //! proxy never sees raw manifests. Numbers whose range matters are newtypes built by `try_new`.
+//!
+//! Where Envoy Gateway's translation puts each BackendTrafficPolicy field (btp-spec §c):
+//!
+//! | BTP field | here |
+//! | --- | --- |
+//! | `circuitBreaker.maxConnections` / `maxPendingRequests` / `maxParallelRequests` / `maxParallelRetries` | [`ClusterConfig::circuit_breaker`] `max_connections` / `max_pending_requests` / `max_requests` / `max_retries` |
+//! | `circuitBreaker.perEndpoint.maxConnections` | `circuit_breaker.per_host_max_connections` |
+//! | `circuitBreaker.retryBudget` | `circuit_breaker.retry_budget` ([`RetryBudget::try_new`]) |
+//! | `circuitBreaker.maxRequestsPerConnection` | [`ClusterConfig::max_requests_per_connection`] |
+//! | `timeout.tcp.connectTimeout` | [`ClusterConfig::connect_timeout`] |
+//! | `timeout.http.connectionIdleTimeout` / `maxConnectionDuration` | [`ClusterConfig::idle_timeout`] / [`ClusterConfig::max_connection_duration`] |
+//! | `timeout.http.requestTimeout` (or HTTPRoute `timeouts.request`) | [`ForwardAction::timeout`] (`None` for 0) |
+//! | `timeout.http.streamIdleTimeout` (else max(1h, request timeout)) | [`ForwardAction::idle_timeout`] |
+//! | `timeout.http.maxStreamDuration` | [`ForwardAction::max_stream_duration`] |
+//! | `retry` (or HTTPRoute rule `retry`) | [`ForwardAction::retry`] ([`RetryPolicy`]; defaults in [`RetryPolicy::envoy_gateway_default`]) |
+//! | `loadBalancer.type` / `slowStart.window` | [`ClusterConfig::lb`] / [`ClusterConfig::slow_start`] |
+//! | `healthCheck.panicThreshold` | [`ClusterConfig::panic_threshold`] |
+//! | `healthCheck.passive.*` | [`ClusterConfig::outlier_detection`] ([`OutlierDetectionConfig`]; `maxEjectionPercent: 0` stays 10) |
+//! | `healthCheck.active` present | [`ClusterConfig::active_health_checked`] (hosts start failed) |
+//! | HTTPRoute rule backendRefs | [`ForwardAction::backends`] and one [`ClusterConfig`] per rule |
+//! | a failed translation | [`RouteAction::DirectResponse`] with 500 |
 
 mod cluster;
 mod route;

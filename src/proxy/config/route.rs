@@ -279,7 +279,7 @@ impl ForwardAction {
 
 impl RetryPolicy {
     /// Envoy Gateway's defaults: 2 retries on
-    /// `connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes` with [503].
+    /// `connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes` with status codes `[503]`.
     pub fn envoy_gateway_default() -> Self {
         RetryPolicy {
             num_retries: 2,
