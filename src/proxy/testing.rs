@@ -26,6 +26,10 @@ use tokio::time::Sleep;
 pub struct Backend {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicU64>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicU64>,
+    /// The most requests ever in flight at once.
+    pub max_in_flight: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -78,12 +82,17 @@ impl Backend {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicU64::new(0));
+        let connections = Arc::new(AtomicU64::new(0));
+        let max_in_flight = Arc::new(AtomicU64::new(0));
+        let in_flight = Arc::new(AtomicU64::new(0));
         let h = Arc::clone(&hits);
+        let (conns, peak) = (Arc::clone(&connections), Arc::clone(&max_in_flight));
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut stream, _)) = listener.accept().await else {
                     return;
                 };
+                conns.fetch_add(1, Ordering::Relaxed);
                 if behavior.reset {
                     tokio::spawn(async move {
                         let mut buf = [0u8; 1024];
@@ -93,12 +102,18 @@ impl Backend {
                     continue;
                 }
                 let h = Arc::clone(&h);
+                let (peak, in_flight) = (Arc::clone(&peak), Arc::clone(&in_flight));
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
                         let h = Arc::clone(&h);
+                        let (peak, in_flight) = (Arc::clone(&peak), Arc::clone(&in_flight));
                         async move {
                             h.fetch_add(1, Ordering::Relaxed);
-                            Ok::<_, Infallible>(answer(name, behavior, req).await)
+                            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            let r = answer(name, behavior, req).await;
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
+                            Ok::<_, Infallible>(r)
                         }
                     });
                     let _ = auto::Builder::new(TokioExecutor::new())
@@ -107,7 +122,13 @@ impl Backend {
                 });
             }
         });
-        Backend { addr, hits, task }
+        Backend {
+            addr,
+            hits,
+            connections,
+            max_in_flight,
+            task,
+        }
     }
 
     pub fn hits(&self) -> u64 {

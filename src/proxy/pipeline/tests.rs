@@ -865,3 +865,57 @@ async fn pending_requests_do_not_hold_max_requests_slots() {
     assert!(stat(&p, "upstream_rq_pending_total") >= 3);
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn never_more_than_max_requests_in_flight() {
+    let b = Backend::start(
+        "x",
+        Behavior {
+            delay: Duration::from_millis(100),
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let mut c = cluster(&[b.addr]);
+    c.circuit_breaker.max_requests = 3;
+    let p = start(c, forward()).await;
+    let a = addr(&p);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(async move { get(a, "/", &[]).await.status }))
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        let s = t.await.unwrap();
+        assert!(s == 200 || s == 503, "{s}");
+        ok += u64::from(s == 200);
+    }
+    assert!(b.max_in_flight.load(std::sync::atomic::Ordering::SeqCst) <= 3);
+    assert_eq!(stat(&p, "upstream_rq_pending_overflow"), 20 - ok);
+    assert!(ok >= 3);
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn per_host_connection_limit_queues_requests() {
+    let b = Backend::start(
+        "x",
+        Behavior {
+            delay: Duration::from_millis(50),
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let mut c = cluster(&[b.addr]);
+    c.circuit_breaker.per_host_max_connections = 2;
+    let p = start(c, forward()).await;
+    let a = addr(&p);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(async move { get(a, "/", &[]).await.status }))
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert!(b.connections.load(std::sync::atomic::Ordering::SeqCst) <= 2);
+    assert!(b.max_in_flight.load(std::sync::atomic::Ordering::SeqCst) <= 2);
+    p.shutdown().await;
+}
