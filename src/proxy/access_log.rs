@@ -90,6 +90,18 @@ impl<W: Write + Send> JsonLinesSink<W> {
     }
 }
 
+impl JsonLinesSink<std::io::LineWriter<std::fs::File>> {
+    /// A sink appending JSON lines to the file at `path` (created if missing), one flush per
+    /// entry so `tail -f` sees each request as it ends.
+    pub fn create(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(JsonLinesSink::new(std::io::LineWriter::new(file)))
+    }
+}
+
 impl<W: Write + Send> AccessLogSink for JsonLinesSink<W> {
     fn log(&self, entry: &AccessLogEntry) {
         let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
@@ -191,6 +203,20 @@ mod tests {
         assert_eq!(v["upstream_duration_ms"], serde_json::Value::Null);
         assert_eq!(v["upstream_host"], "127.0.0.1:8080");
         assert_eq!(v["replica"], 1);
+    }
+
+    #[test]
+    fn file_sink_appends_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.jsonl");
+        let sink = JsonLinesSink::create(&path).unwrap();
+        sink.log(&entry());
+        drop(sink);
+        let sink = JsonLinesSink::create(&path).unwrap();
+        sink.log(&entry());
+        drop(sink);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2);
     }
 
     #[tokio::test]
