@@ -98,6 +98,7 @@ pub fn render_clusters(clusters: &[Arc<Cluster>]) -> String {
             let _ = writeln!(out, "{n}::{a}::rq_total::{}", h.rq_total());
             let _ = writeln!(out, "{n}::{a}::health_flags::{}", h.health_flags_text());
             let _ = writeln!(out, "{n}::{a}::weight::{}", h.endpoint.weight);
+            let _ = writeln!(out, "{n}::{a}::priority::{}", h.endpoint.priority);
             let _ = writeln!(out, "{n}::{a}::hostname::{}", h.backend);
         }
     }

@@ -46,7 +46,25 @@ pub struct HostSet {
     hosts: Vec<Arc<Host>>,
     epoch: Instant,
     all: Arc<[usize]>,
-    healthy: RwLock<Arc<[usize]>>,
+    snapshot: RwLock<Arc<HealthSnapshot>>,
+}
+
+/// Which hosts are healthy, overall and per priority level; replaced whole on every change.
+#[derive(Debug)]
+pub struct HealthSnapshot {
+    /// Healthy host indices.
+    pub healthy: Arc<[usize]>,
+    /// Per priority level, highest (0) first.
+    pub levels: Vec<PriorityLevel>,
+}
+
+/// The hosts of one priority level.
+#[derive(Debug)]
+pub struct PriorityLevel {
+    /// Every host of the level.
+    pub all: Arc<[usize]>,
+    /// Its healthy hosts.
+    pub healthy: Arc<[usize]>,
 }
 
 /// Decrements a host's active-request count when dropped.
@@ -146,11 +164,12 @@ impl HostSet {
             })
             .collect();
         let all: Arc<[usize]> = (0..hosts.len()).collect();
+        let snapshot = RwLock::new(Arc::new(HealthSnapshot::of(&hosts)));
         HostSet {
             hosts,
             epoch: Instant::now(),
-            healthy: RwLock::new(Arc::clone(&all)),
             all,
+            snapshot,
         }
     }
 
@@ -166,7 +185,12 @@ impl HostSet {
 
     /// Indices of the hosts without health flags (an immutable snapshot).
     pub fn healthy(&self) -> Arc<[usize]> {
-        Arc::clone(&self.healthy.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(&self.snapshot().healthy)
+    }
+
+    /// The current health snapshot.
+    pub fn snapshot(&self) -> Arc<HealthSnapshot> {
+        Arc::clone(&self.snapshot.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Sets or clears a health flag; returns whether it changed. When an active health check
@@ -203,13 +227,41 @@ impl HostSet {
     }
 
     fn refresh(&self) {
-        let healthy: Arc<[usize]> = self
-            .hosts
+        let snapshot = Arc::new(HealthSnapshot::of(&self.hosts));
+        *self
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = snapshot;
+    }
+}
+
+impl HealthSnapshot {
+    fn of(hosts: &[Arc<Host>]) -> Self {
+        let healthy: Arc<[usize]> = hosts
             .iter()
             .filter(|h| h.is_healthy())
             .map(|h| h.index)
             .collect();
-        *self.healthy.write().unwrap_or_else(PoisonError::into_inner) = healthy;
+        let mut priorities: Vec<u32> = hosts.iter().map(|h| h.endpoint.priority).collect();
+        priorities.sort_unstable();
+        priorities.dedup();
+        let levels = priorities
+            .into_iter()
+            .map(|p| {
+                let all: Arc<[usize]> = hosts
+                    .iter()
+                    .filter(|h| h.endpoint.priority == p)
+                    .map(|h| h.index)
+                    .collect();
+                let healthy: Arc<[usize]> = all
+                    .iter()
+                    .copied()
+                    .filter(|&i| hosts[i].is_healthy())
+                    .collect();
+                PriorityLevel { all, healthy }
+            })
+            .collect();
+        HealthSnapshot { healthy, levels }
     }
 }
 

@@ -47,6 +47,8 @@ pub struct Endpoint {
     pub backend: String,
     /// Replica index inside that backend.
     pub replica: usize,
+    /// Envoy priority level (0 = highest). Envoy Gateway puts `fallback` backends at 1.
+    pub priority: u32,
 }
 
 /// Circuit-breaker thresholds of the DEFAULT priority.
@@ -196,6 +198,7 @@ impl Endpoint {
             weight: NonZeroU32::MIN,
             backend: backend.into(),
             replica,
+            priority: 0,
         }
     }
 }

@@ -25,6 +25,7 @@
 //! | `healthCheck.passive.*` | [`ClusterConfig::outlier_detection`] ([`OutlierDetectionConfig`]; `maxEjectionPercent: 0` stays 10) |
 //! | `healthCheck.active` present | [`ClusterConfig::active_health_checked`] (hosts start failed) |
 //! | HTTPRoute rule backendRefs | [`ForwardAction::backends`] and one [`ClusterConfig`] per rule |
+//! | Backend `fallback: true` | [`Endpoint::priority`] 1 |
 //! | a failed translation | [`RouteAction::DirectResponse`] with 500 |
 
 mod cluster;

@@ -1,6 +1,8 @@
 //! Load balancing: which host of a cluster serves the next attempt.
 //!
-//! [`LoadBalancer::choose`] applies, in Envoy's order: the healthy set or panic mode (§d.3),
+//! [`LoadBalancer::choose`] applies, in Envoy's order: the priority level (priority load with
+//! overprovisioning 1.4, so fallback endpoints only get traffic when the first level degrades),
+//! the level's healthy set or panic mode (§d.3),
 //! the policy's pick over that set (with slow-start weights), and the retry host predicate
 //! `previous_hosts` (re-pick up to 5 times to avoid hosts already tried).
 //!
@@ -18,13 +20,16 @@ use std::time::Duration;
 
 use self::least_request::LeastRequest;
 use self::round_robin::RoundRobin;
-use crate::proxy::cluster::host_set::{Host, HostSet};
+use crate::proxy::cluster::host_set::{Host, HostSet, PriorityLevel};
 use crate::proxy::config::{ClusterConfig, LbPolicy, Percent, SlowStart};
 use crate::proxy::rng::SharedRng;
 use crate::proxy::stats::ClusterStats;
 
 /// Envoy's `host_selection_retry_max_attempts` as Envoy Gateway sets it.
 pub const HOST_SELECTION_RETRY_MAX_ATTEMPTS: usize = 5;
+
+/// Envoy's default overprovisioning factor (1.4) as a percentage multiplier.
+const OVERPROVISIONING: u64 = 140;
 
 /// Envoy's minimum slow-start weight share (`min_weight_percent`).
 const SLOW_START_MIN_WEIGHT: f64 = 0.1;
@@ -95,12 +100,14 @@ impl LoadBalancer {
         stats: &ClusterStats,
         ctx: PickContext<'_>,
     ) -> Option<usize> {
-        let all = hosts.all();
-        if all.is_empty() {
-            return None;
-        }
-        let healthy = hosts.healthy();
-        // Panic mode: below the threshold, health is ignored (0 disables panic mode).
+        let snapshot = hosts.snapshot();
+        let level = match snapshot.levels.len() {
+            0 => return None,
+            1 => 0,
+            _ => self.pick_priority(&snapshot.levels),
+        };
+        let PriorityLevel { all, healthy } = &snapshot.levels[level];
+        // Panic mode (per priority): below the threshold, health is ignored; 0 disables it.
         let panic = 100 * healthy.len() < self.panic_threshold.get() as usize * all.len();
         let indices: &[usize] = if panic {
             stats.lb_healthy_panic.inc();
@@ -108,7 +115,7 @@ impl LoadBalancer {
         } else if healthy.is_empty() {
             return None;
         } else {
-            &healthy
+            healthy
         };
         let weight = |h: &Host| self.effective_weight(hosts, h);
         let candidates = Candidates {
@@ -124,6 +131,42 @@ impl LoadBalancer {
             pick = self.policy.pick(&candidates, &self.rng);
         }
         Some(pick)
+    }
+
+    /// Envoy's priority load: each level's health is `min(100, 1.4 × healthy %)` (the default
+    /// overprovisioning factor); levels take traffic in order, each up to its health normalized
+    /// by the total, so a degraded level spills the rest to the next. With no healthy host
+    /// anywhere, everything goes to the highest level.
+    fn pick_priority(&self, levels: &[PriorityLevel]) -> usize {
+        let health: Vec<u64> = levels
+            .iter()
+            .map(|l| {
+                let total = l.all.len().max(1) as u64;
+                (OVERPROVISIONING * l.healthy.len() as u64 / total).min(100)
+            })
+            .collect();
+        let total_health = health.iter().sum::<u64>().min(100);
+        if total_health == 0 {
+            return 0;
+        }
+        let mut remaining = 100u64;
+        let loads: Vec<u64> = health
+            .iter()
+            .map(|h| {
+                let load = (h * 100 / total_health).min(remaining);
+                remaining -= load;
+                load
+            })
+            .collect();
+        let sum: u64 = loads.iter().sum();
+        let mut ticket = self.rng.below(sum.max(1));
+        for (i, load) in loads.iter().enumerate() {
+            if ticket < *load {
+                return i;
+            }
+            ticket -= load;
+        }
+        0
     }
 
     /// Endpoint weight scaled by slow start: `max(10 %, max(elapsed, 1 s) / window)` while the

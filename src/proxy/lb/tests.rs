@@ -194,3 +194,46 @@ async fn slow_start_ramps_a_returning_host() {
     let c = counts(&lb, &hosts, 100);
     assert_eq!(c, vec![50, 50]);
 }
+
+fn prioritized(priorities: &[u32]) -> (ClusterConfig, HostSet) {
+    let eps: Vec<Endpoint> = priorities
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Endpoint {
+            priority: *p,
+            ..Endpoint::new(([127, 0, 0, 1], 4000 + i as u16).into(), "default/b", i)
+        })
+        .collect();
+    let mut cfg = ClusterConfig::new("c", eps.clone());
+    cfg.lb = LbPolicy::RoundRobin;
+    (cfg, HostSet::new(&eps))
+}
+
+#[test]
+fn lower_priority_gets_nothing_while_the_first_is_healthy() {
+    let (cfg, hosts) = prioritized(&[0, 1]);
+    let lb = LoadBalancer::new(&cfg, rng());
+    assert_eq!(counts(&lb, &hosts, 50), vec![50, 0]);
+    hosts.set_health_flag(0, HealthFlag::FailedOutlierCheck, true);
+    assert_eq!(counts(&lb, &hosts, 50), vec![0, 50]);
+}
+
+#[test]
+fn degraded_priority_spills_over_by_its_missing_health() {
+    // Three P0 hosts with one down: health min(100, 1.4 × 66 %) = 93 → 7 % to P1.
+    let (cfg, hosts) = prioritized(&[0, 0, 0, 1]);
+    hosts.set_health_flag(0, HealthFlag::FailedActiveHc, true);
+    let lb = LoadBalancer::new(&cfg, rng());
+    let c = counts(&lb, &hosts, 1000);
+    assert_eq!(c[0], 0);
+    assert!((30..=110).contains(&c[3]), "{c:?}");
+}
+
+#[test]
+fn no_healthy_level_panics_on_the_first() {
+    let (cfg, hosts) = prioritized(&[0, 1]);
+    hosts.set_health_flag(0, HealthFlag::FailedActiveHc, true);
+    hosts.set_health_flag(1, HealthFlag::FailedActiveHc, true);
+    let lb = LoadBalancer::new(&cfg, rng());
+    assert_eq!(counts(&lb, &hosts, 10), vec![10, 0]);
+}

@@ -919,3 +919,43 @@ async fn per_host_connection_limit_queues_requests() {
     assert!(b.max_in_flight.load(std::sync::atomic::Ordering::SeqCst) <= 2);
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn passive_health_check_fails_over_to_the_fallback_priority() {
+    // Envoy Gateway's failover demo: the active backend breaks, the first failure ejects it,
+    // and traffic moves to the fallback backend (priority 1).
+    let active = Backend::start(
+        "active",
+        Behavior {
+            status: 500,
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let fallback = Backend::start("fallback", Behavior::default()).await;
+    let mut c = cluster(&[active.addr, fallback.addr]);
+    c.endpoints[1].priority = 1;
+    c.endpoints[1].backend = "default/fallback".into();
+    c.outlier_detection = Some(OutlierDetectionConfig {
+        consecutive_5xx: NonZeroU32::new(1),
+        max_ejection_percent: Percent::HUNDRED,
+        ..OutlierDetectionConfig::default()
+    });
+    let p = start(c, forward()).await;
+    let mut log = p.subscribe_access_log();
+    assert_eq!(get(addr(&p), "/", &[]).await.status, 500);
+    assert_eq!(
+        log.recv().await.unwrap().backend.as_deref(),
+        Some("default/x")
+    );
+    for _ in 0..5 {
+        let r = get(addr(&p), "/", &[]).await;
+        assert_eq!(r.headers.get("x-backend").unwrap(), "fallback");
+        assert_eq!(
+            log.recv().await.unwrap().backend.as_deref(),
+            Some("default/fallback")
+        );
+    }
+    assert_eq!((active.hits(), fallback.hits()), (1, 5));
+    p.shutdown().await;
+}
