@@ -289,3 +289,48 @@ async fn success_rate_ejects_the_outlier_among_enough_hosts() {
     d.on_interval();
     assert_eq!(hosts.healthy().len(), 6);
 }
+
+#[tokio::test(start_paused = true)]
+async fn ejections_stay_within_the_limit_for_random_histories() {
+    use rand::{Rng, SeedableRng};
+    // Property: for any history of results and timer ticks, the number of ejected hosts never
+    // exceeds max_ejection_percent (or one host with always_eject_one_host), and the
+    // ejections_active gauge always equals the number of ejected hosts.
+    for seed in 0..60u64 {
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let n = r.random_range(1..=12usize);
+        let max = r.random_range(0..=100u32);
+        let mut c = cfg(r.random_range(1..=3), max);
+        c.always_eject_one_host = r.random_bool(0.3);
+        c.consecutive_gateway_failure = NonZeroU32::new(r.random_range(0..=2));
+        let always = c.always_eject_one_host;
+        let (hosts, stats, d) = detector(n, c);
+        for _ in 0..300 {
+            match r.random_range(0..10) {
+                0 => {
+                    tokio::time::advance(Duration::from_millis(r.random_range(0..20_000))).await;
+                    d.on_interval();
+                }
+                k => {
+                    let h = &hosts.hosts()[r.random_range(0..n)];
+                    let outcome = match k {
+                        1..=3 => Outcome::Response(200),
+                        4..=7 => Outcome::Response(500 + r.random_range(0..5u16)),
+                        _ => Outcome::LocalFailure(503),
+                    };
+                    d.report(h, outcome);
+                }
+            }
+            let ejected = hosts
+                .hosts()
+                .iter()
+                .filter(|h| h.has_flag(HealthFlag::FailedOutlierCheck))
+                .count() as u64;
+            assert!(
+                100 * ejected <= u64::from(max) * n as u64 || (always && ejected == 1),
+                "seed {seed}: {ejected}/{n} ejected with max {max}%"
+            );
+            assert_eq!(stats.ejections_active.get(), ejected, "seed {seed}");
+        }
+    }
+}
