@@ -31,6 +31,9 @@ pub struct ClusterConfig {
     pub outlier_detection: Option<OutlierDetectionConfig>,
     /// `healthy_panic_threshold` (default 50; 0 disables panic mode).
     pub panic_threshold: Percent,
+    /// `loadBalancer.endpointOverride.extractFrom[].header`: headers naming preferred endpoints
+    /// (`IP:Port[,IP:Port...]`); an available one is used, else the load balancer decides.
+    pub endpoint_override_headers: Vec<http::HeaderName>,
     /// Whether active health checking runs for this cluster. Envoy then starts every host as
     /// `/failed_active_hc` until its first successful check.
     pub active_health_checked: bool,
@@ -186,6 +189,7 @@ impl ClusterConfig {
             outlier_detection: None,
             panic_threshold: Percent(50),
             active_health_checked: false,
+            endpoint_override_headers: Vec::new(),
         }
     }
 }

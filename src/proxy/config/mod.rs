@@ -21,6 +21,7 @@
 //! | `timeout.http.maxStreamDuration` | [`ForwardAction::max_stream_duration`] |
 //! | `retry` (or HTTPRoute rule `retry`) | [`ForwardAction::retry`] ([`RetryPolicy`]; defaults in [`RetryPolicy::envoy_gateway_default`]) |
 //! | `loadBalancer.type` / `slowStart.window` | [`ClusterConfig::lb`] / [`ClusterConfig::slow_start`] |
+//! | `loadBalancer.endpointOverride.extractFrom[].header` | [`ClusterConfig::endpoint_override_headers`] |
 //! | `healthCheck.panicThreshold` | [`ClusterConfig::panic_threshold`] |
 //! | `healthCheck.passive.*` | [`ClusterConfig::outlier_detection`] ([`OutlierDetectionConfig`]; `maxEjectionPercent: 0` stays 10) |
 //! | `healthCheck.active` present | [`ClusterConfig::active_health_checked`] (hosts start failed) |

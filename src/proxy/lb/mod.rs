@@ -6,6 +6,8 @@
 //! the policy's pick over that set (with slow-start weights), and the retry host predicate
 //! `previous_hosts` (re-pick up to 5 times to avoid hosts already tried).
 //!
+//! [`override_host`] runs before all of this when the cluster has endpoint-override headers.
+//!
 //! Adding a policy (Maglev consistent hashing is next) means: a variant of
 //! [`crate::proxy::config::LbPolicy`], a variant of `Policy` below built in
 //! [`LoadBalancer::new`], an arm in `Policy::pick`, and — for hashing — the request's hash
@@ -178,6 +180,31 @@ impl LoadBalancer {
             None => w,
         }
     }
+}
+
+/// Envoy's endpoint override: the first endpoint named in the request's override headers
+/// (`IP:Port[,IP:Port...]`) that is healthy and not yet tried by this request.
+pub fn override_host(
+    headers_to_read: &[http::HeaderName],
+    request: &http::HeaderMap,
+    hosts: &HostSet,
+    previous_hosts: &[usize],
+) -> Option<usize> {
+    headers_to_read
+        .iter()
+        .flat_map(|name| request.get_all(name))
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<std::net::SocketAddr>().ok())
+        .find_map(|addr| {
+            hosts
+                .hosts()
+                .iter()
+                .find(|h| {
+                    h.endpoint.addr == addr && h.is_healthy() && !previous_hosts.contains(&h.index)
+                })
+                .map(|h| h.index)
+        })
 }
 
 /// The slow-start multiplier for a host that has been up for `elapsed`.

@@ -237,3 +237,25 @@ fn no_healthy_level_panics_on_the_first() {
     let lb = LoadBalancer::new(&cfg, rng());
     assert_eq!(counts(&lb, &hosts, 10), vec![10, 0]);
 }
+
+#[test]
+fn endpoint_override_prefers_named_healthy_hosts() {
+    let (_, hosts) = cluster(&[1, 1, 1], LbPolicy::Random);
+    let name = http::HeaderName::from_static("x-gateway-destination-endpoint");
+    let mut req = http::HeaderMap::new();
+    req.insert(
+        &name,
+        "10.0.0.1:80, 127.0.0.1:3002,127.0.0.1:3001"
+            .parse()
+            .unwrap(),
+    );
+    let names = [name];
+    assert_eq!(override_host(&names, &req, &hosts, &[]), Some(2));
+    assert_eq!(override_host(&names, &req, &hosts, &[2]), Some(1));
+    hosts.set_health_flag(2, HealthFlag::FailedOutlierCheck, true);
+    assert_eq!(override_host(&names, &req, &hosts, &[]), Some(1));
+    assert_eq!(
+        override_host(&names, &http::HeaderMap::new(), &hosts, &[]),
+        None
+    );
+}

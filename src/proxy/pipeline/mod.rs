@@ -57,7 +57,7 @@ use super::cluster::resources::ResourceGuard;
 use super::config::{ForwardAction, ListenerConfig, RouteAction};
 use super::error::{LocalReply, ProxyError};
 use super::flags::{ResponseFlag, ResponseFlags};
-use super::lb::PickContext;
+use super::lb::{PickContext, override_host};
 use super::retry::{AttemptResult, RetryDecision, RetryState};
 use super::rng::SharedRng;
 use super::router::Router;
@@ -295,7 +295,14 @@ impl Pipeline {
             let ctx = PickContext {
                 previous_hosts: &previous_hosts,
             };
-            let Some(index) = cluster.lb.choose(&cluster.hosts, stats, ctx) else {
+            let preferred = override_host(
+                &cluster.config.endpoint_override_headers,
+                &parts.headers,
+                &cluster.hosts,
+                &previous_hosts,
+            );
+            let Some(index) = preferred.or_else(|| cluster.lb.choose(&cluster.hosts, stats, ctx))
+            else {
                 stats.upstream_cx_none_healthy.inc();
                 return Err(ProxyError::NoHealthyUpstream);
             };

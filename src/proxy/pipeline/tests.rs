@@ -959,3 +959,19 @@ async fn passive_health_check_fails_over_to_the_fallback_priority() {
     assert_eq!((active.hits(), fallback.hits()), (1, 5));
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn endpoint_override_header_picks_the_endpoint() {
+    let a = Backend::start("a", Behavior::default()).await;
+    let b = Backend::start("b", Behavior::default()).await;
+    let mut c = cluster(&[a.addr, b.addr]);
+    c.endpoint_override_headers = vec![http::HeaderName::from_static("x-destination")];
+    let p = start(c, forward()).await;
+    let target = b.addr.to_string();
+    for _ in 0..4 {
+        let r = get(addr(&p), "/", &[("x-destination", target.as_str())]).await;
+        assert_eq!(r.headers.get("x-backend").unwrap(), "b");
+    }
+    assert_eq!(a.hits(), 0);
+    p.shutdown().await;
+}
