@@ -176,11 +176,15 @@ impl ProxyBuilder {
             bound.push((listener, socket, local));
         }
         let admin_socket = match admin {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
+            Some(addr) => {
+                let socket = TcpListener::bind(addr)
                     .await
-                    .map_err(|source| StartError::Bind { addr, source })?,
-            ),
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                let local = socket
+                    .local_addr()
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                Some((socket, local))
+            }
             None => None,
         };
 
@@ -208,11 +212,7 @@ impl ProxyBuilder {
             )));
         }
         let mut admin_addr = None;
-        if let Some(socket) = admin_socket {
-            let local = socket.local_addr().map_err(|source| StartError::Bind {
-                addr: admin.unwrap_or(([127, 0, 0, 1], 0).into()),
-                source,
-            })?;
+        if let Some((socket, local)) = admin_socket {
             admin_addr = Some(local);
             let state = Arc::new(admin::AdminState {
                 stats: Arc::clone(&stats),

@@ -975,3 +975,29 @@ async fn endpoint_override_header_picks_the_endpoint() {
     assert_eq!(a.hits(), 0);
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn start_rejects_bad_binds() {
+    let config = || ProxyConfig {
+        listeners: vec![ListenerConfig {
+            name: LISTENER.into(),
+            routes: vec![],
+        }],
+        clusters: vec![],
+        seed: 1,
+    };
+    let err = Proxy::start(
+        config(),
+        vec![("nope".into(), "127.0.0.1:0".parse().unwrap())],
+        None,
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(matches!(err, crate::proxy::StartError::UnknownListener(_)));
+    let err = Proxy::start(config(), vec![], Some("0.0.0.0:0".parse().unwrap()))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, crate::proxy::StartError::AdminNotLoopback(_)));
+}
