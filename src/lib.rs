@@ -9,6 +9,7 @@ pub mod cli;
 pub mod expect;
 pub mod loadgen;
 pub mod policy;
+pub mod proxy;
 pub mod report;
 pub mod runtime;
 pub mod scenario;

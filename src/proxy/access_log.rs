@@ -1,0 +1,232 @@
+//! Per-request access log records, delivered in-process through a cheap sink, and a JSON-lines
+//! writer for the standalone `chaosgate proxy` command.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use super::flags::ResponseFlags;
+
+/// One finished request, as Envoy's access log would describe it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccessLogEntry {
+    /// `x-request-id` (the client's, or generated).
+    pub request_id: String,
+    /// Listener name.
+    pub listener: Arc<str>,
+    /// Matched route name (`httproute/<ns>/<name>/rule/<i>/match/<j>`), if any.
+    pub route: Option<Arc<str>>,
+    /// Chosen cluster, if any.
+    pub cluster: Option<Arc<str>>,
+    /// Upstream host of the last attempt.
+    pub upstream_host: Option<SocketAddr>,
+    /// That host's backend, `ns/name`.
+    pub backend: Option<Arc<str>>,
+    /// That host's replica index.
+    pub replica: Option<usize>,
+    /// Request method.
+    pub method: String,
+    /// Request path (with query).
+    pub path: String,
+    /// Status sent downstream (0 when no response could be sent).
+    pub status: u16,
+    /// Envoy response flags.
+    #[serde(serialize_with = "flags_as_str")]
+    pub response_flags: ResponseFlags,
+    /// Upstream attempts made (1 + retries; 0 when none).
+    pub attempts: u32,
+    /// Start time, as an offset from the proxy's start (tokio clock).
+    #[serde(serialize_with = "duration_ms", rename = "start_ms")]
+    pub start: Duration,
+    /// From request start until the response body ended.
+    #[serde(serialize_with = "duration_ms", rename = "duration_ms")]
+    pub duration: Duration,
+    /// From sending the last attempt upstream to its response headers.
+    #[serde(serialize_with = "opt_duration_ms", rename = "upstream_duration_ms")]
+    pub upstream_duration: Option<Duration>,
+}
+
+/// Receives every access log entry; must be cheap (it runs at the end of each request).
+pub trait AccessLogSink: Send + Sync {
+    /// Takes one entry.
+    fn log(&self, entry: &AccessLogEntry);
+}
+
+/// Writes entries as JSON lines.
+#[derive(Debug)]
+pub struct JsonLinesSink<W: Write + Send> {
+    out: Mutex<W>,
+}
+
+/// Fans entries out to in-process subscribers (a bounded broadcast; slow readers lag).
+#[derive(Debug)]
+pub struct BroadcastSink {
+    tx: broadcast::Sender<Arc<AccessLogEntry>>,
+}
+
+/// Sends every entry to several sinks.
+#[derive(Default)]
+pub struct FanoutSink {
+    sinks: Vec<Arc<dyn AccessLogSink>>,
+}
+
+impl<W: Write + Send> JsonLinesSink<W> {
+    /// A sink writing to `out` (wrap files in a `LineWriter` or `BufWriter`).
+    pub fn new(out: W) -> Self {
+        JsonLinesSink {
+            out: Mutex::new(out),
+        }
+    }
+
+    /// Gives the writer back.
+    pub fn into_inner(self) -> W {
+        self.out
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl JsonLinesSink<std::io::LineWriter<std::fs::File>> {
+    /// A sink appending JSON lines to the file at `path` (created if missing), one flush per
+    /// entry so `tail -f` sees each request as it ends.
+    pub fn create(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(JsonLinesSink::new(std::io::LineWriter::new(file)))
+    }
+}
+
+impl<W: Write + Send> AccessLogSink for JsonLinesSink<W> {
+    fn log(&self, entry: &AccessLogEntry) {
+        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+        // A failing log writer must not fail requests; the entry is dropped.
+        if serde_json::to_writer(&mut *out, entry).is_ok() {
+            let _ = out.write_all(b"\n");
+        }
+    }
+}
+
+impl BroadcastSink {
+    /// A broadcast keeping up to `capacity` entries per slow subscriber.
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(1));
+        BroadcastSink { tx }
+    }
+
+    /// A new subscription, seeing entries logged from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<AccessLogEntry>> {
+        self.tx.subscribe()
+    }
+}
+
+impl AccessLogSink for BroadcastSink {
+    fn log(&self, entry: &AccessLogEntry) {
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(Arc::new(entry.clone()));
+        }
+    }
+}
+
+impl FanoutSink {
+    /// Adds a sink.
+    pub fn push(&mut self, sink: Arc<dyn AccessLogSink>) {
+        self.sinks.push(sink);
+    }
+}
+
+impl AccessLogSink for FanoutSink {
+    fn log(&self, entry: &AccessLogEntry) {
+        for s in &self.sinks {
+            s.log(entry);
+        }
+    }
+}
+
+fn flags_as_str<S: serde::Serializer>(f: &ResponseFlags, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(f)
+}
+
+fn duration_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+fn opt_duration_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => duration_ms(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::flags::ResponseFlag;
+
+    fn entry() -> AccessLogEntry {
+        AccessLogEntry {
+            request_id: "id-1".into(),
+            listener: "default/eg/http".into(),
+            route: Some("httproute/default/x/rule/0/match/0".into()),
+            cluster: Some("httproute/default/x/rule/0".into()),
+            upstream_host: Some(([127, 0, 0, 1], 8080).into()),
+            backend: Some("default/x".into()),
+            replica: Some(1),
+            method: "GET".into(),
+            path: "/".into(),
+            status: 503,
+            response_flags: ResponseFlags::from(ResponseFlag::UpstreamOverflow),
+            attempts: 1,
+            start: Duration::from_millis(5),
+            duration: Duration::from_micros(1500),
+            upstream_duration: None,
+        }
+    }
+
+    #[test]
+    fn json_lines_have_envoy_flags_and_ms() {
+        let sink = JsonLinesSink::new(Vec::new());
+        sink.log(&entry());
+        sink.log(&entry());
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2);
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(v["response_flags"], "UO");
+        assert_eq!(v["duration_ms"], 1.5);
+        assert_eq!(v["start_ms"], 5.0);
+        assert_eq!(v["upstream_duration_ms"], serde_json::Value::Null);
+        assert_eq!(v["upstream_host"], "127.0.0.1:8080");
+        assert_eq!(v["replica"], 1);
+    }
+
+    #[test]
+    fn file_sink_appends_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.jsonl");
+        let sink = JsonLinesSink::create(&path).unwrap();
+        sink.log(&entry());
+        drop(sink);
+        let sink = JsonLinesSink::create(&path).unwrap();
+        sink.log(&entry());
+        drop(sink);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2);
+    }
+
+    #[tokio::test]
+    async fn broadcast_reaches_subscribers() {
+        let sink = BroadcastSink::new(8);
+        sink.log(&entry()); // nobody listening: dropped
+        let mut rx = sink.subscribe();
+        sink.log(&entry());
+        let got = rx.recv().await.unwrap();
+        assert_eq!(got.request_id, "id-1");
+        assert!(rx.try_recv().is_err());
+    }
+}

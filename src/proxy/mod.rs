@@ -1,0 +1,26 @@
+//! The embedded reverse proxy: Envoy's request semantics for the policies chaosgate tests.
+//!
+//! Start it with [`Proxy::start`] (or [`Proxy::builder`] to add hooks and access log sinks)
+//! from a validated [`config::ProxyConfig`]. The ordered request path lives in [`pipeline`]:
+//! route match → fault hook → rate-limit hook → admission (circuit breakers) → host pick →
+//! forward with per-try timeout → classify → retry decision → response or local reply; then
+//! access log and stats.
+
+pub mod access_log;
+pub mod admin;
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod flags;
+pub mod lb;
+pub mod pipeline;
+pub mod retry;
+pub mod rng;
+pub mod router;
+pub mod server;
+pub mod stats;
+#[cfg(test)]
+mod testing;
+pub mod timeout;
+
+pub use server::{Proxy, ProxyBuilder, ProxyHandle, StartError};

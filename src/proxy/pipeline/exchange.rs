@@ -1,0 +1,136 @@
+//! The running record of one request. It is settled exactly once — when the response body
+//! ends, or when the request is abandoned (the client went away while the proxy was still
+//! waiting upstream) — and settling returns the upstream connection, releases the request's
+//! circuit-breaker slots, and writes the access log entry.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::body::BodyEnd;
+use crate::proxy::access_log::{AccessLogEntry, AccessLogSink};
+use crate::proxy::cluster::Cluster;
+use crate::proxy::cluster::host_set::{ActiveRequest, Host};
+use crate::proxy::cluster::outlier::Outcome;
+use crate::proxy::cluster::pool::Lease;
+use crate::proxy::cluster::resources::ResourceGuard;
+use crate::proxy::error::ProxyError;
+use crate::proxy::flags::ResponseFlag;
+use crate::proxy::stats::ListenerStats;
+
+/// One request's record and the resources it holds.
+pub(crate) struct Exchange {
+    /// The access log entry being filled in.
+    pub entry: AccessLogEntry,
+    /// When the request arrived.
+    pub start: Instant,
+    /// The chosen cluster.
+    pub cluster: Option<Arc<Cluster>>,
+    /// The host of the attempt in flight (reported to outlier detection when a route-level
+    /// timer cuts the attempt short).
+    pub in_flight: Option<Arc<Host>>,
+    /// The upstream connection serving the response.
+    pub lease: Option<Lease>,
+    /// The `max_requests` slot and host active-request count of the final attempt.
+    pub attempt: Option<(ResourceGuard, ActiveRequest)>,
+    sink: Arc<dyn AccessLogSink>,
+    listener: Arc<ListenerStats>,
+    settled: bool,
+}
+
+impl Exchange {
+    /// A new record; counts the request as active on the listener until settled.
+    pub fn new(
+        entry: AccessLogEntry,
+        start: Instant,
+        sink: Arc<dyn AccessLogSink>,
+        listener: Arc<ListenerStats>,
+    ) -> Self {
+        listener.stats.downstream_rq_active.inc();
+        Exchange {
+            entry,
+            start,
+            cluster: None,
+            in_flight: None,
+            lease: None,
+            attempt: None,
+            sink,
+            listener,
+            settled: false,
+        }
+    }
+
+    /// Records the start of an attempt on `host`.
+    pub fn attempt_on(&mut self, host: &Arc<Host>) {
+        self.entry.attempts += 1;
+        self.entry.upstream_host = Some(host.endpoint.addr);
+        self.entry.backend = Some(Arc::clone(&host.backend));
+        self.entry.replica = Some(host.endpoint.replica);
+        self.in_flight = Some(Arc::clone(host));
+    }
+
+    /// A route-level timer ended the request while an attempt was in flight: Envoy resets that
+    /// upstream request and tells outlier detection about a local-origin timeout.
+    pub fn abandon_attempt(&mut self, e: ProxyError) {
+        if let (Some(host), Some(cluster)) = (self.in_flight.take(), &self.cluster)
+            && let Some(mapped) = e.local_origin_status()
+        {
+            cluster.report(&host, Outcome::LocalFailure(mapped));
+        }
+    }
+
+    /// Settles the request (idempotent).
+    pub fn settle(&mut self, how: BodyEnd) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        let flags = &mut self.entry.response_flags;
+        match how {
+            BodyEnd::Complete => {
+                if let Some(lease) = self.lease.take() {
+                    lease.finish();
+                }
+            }
+            BodyEnd::UpstreamError => flags.insert(ResponseFlag::UpstreamConnectionTermination),
+            BodyEnd::Timeout(e) => {
+                flags.insert(e.flag());
+                if let Some(c) = &self.cluster {
+                    match e {
+                        ProxyError::RouteTimeout => c.stats.upstream_rq_timeout.inc(),
+                        ProxyError::MaxStreamDuration => {
+                            c.stats.upstream_rq_max_duration_reached.inc();
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            BodyEnd::Dropped => flags.insert(ResponseFlag::DownstreamConnectionTermination),
+        }
+        // Release the connection and circuit-breaker slots before logging.
+        drop(self.lease.take());
+        drop(self.attempt.take());
+        self.entry.duration = self.start.elapsed();
+        if self.entry.status > 0 {
+            self.listener.stats.count_status(self.entry.status);
+        }
+        self.sink.log(&self.entry);
+        self.listener.stats.downstream_rq_active.dec();
+    }
+}
+
+impl std::fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("entry", &self.entry)
+            .field("settled", &self.settled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        // Not settled by a response body: the client went away before the response started.
+        self.settle(BodyEnd::Dropped);
+    }
+}

@@ -1,0 +1,576 @@
+//! The ordered request path, in one place.
+//!
+//! ```text
+//! request ─▶ x-request-id ─▶ route match ──(none)──▶ 404 NR
+//!                               │ direct response ─▶ configured reply
+//!                               ▼
+//!                          fault hook (delay DI, abort FI)
+//!                               ▼
+//!                          rate-limit hook (429 RL)
+//!                               ▼
+//!                          weighted cluster ─▶ buffer request body
+//!                               ▼            ┌───────────── route timeout / max stream duration ──────────────┐
+//!                          ┌─▶ pick host: health, panic, previous_hosts (503 UH)                             │
+//!                          │   pool: idle / connect (503 UF) / pending (503 UO)                               │
+//!                          │   admission on attach: max_requests (503 UO)                                    │
+//!                          │   send with per-try timeout                                                     │
+//!                          │   classify ─▶ outlier detection                                                 │
+//!                          └── retry decision: back-off, max_retries (UO), num_retries (URX)                 │
+//!                               ▼                                                                           ─┘
+//!                          response (body streamed; route timeout still runs) or local reply
+//!                               ▼
+//!                          access log + stats when the body ends
+//! ```
+//!
+//! Envoy resolves the route before any HTTP filter runs, and both the fault filter and the local
+//! rate limiter read the matched route's configuration; Envoy Gateway orders the fault filter
+//! before the rate limiter. Hence route match → fault → rate limit → router.
+
+mod body;
+mod exchange;
+mod headers;
+mod hooks;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+pub use self::body::{BodyEnd, BodyError, ProxyBody};
+use self::exchange::Exchange;
+pub use self::hooks::{FaultDecision, FaultHook, Hooks, RateLimitDecision, RateLimitHook};
+use super::access_log::{AccessLogEntry, AccessLogSink};
+use super::cluster::Cluster;
+use super::cluster::host_set::{ActiveRequest, Host};
+use super::cluster::outlier::Outcome;
+use super::cluster::pool::{self, Lease};
+use super::cluster::resources::ResourceGuard;
+use super::config::{ForwardAction, ListenerConfig, RouteAction};
+use super::error::{LocalReply, ProxyError};
+use super::flags::{ResponseFlag, ResponseFlags};
+use super::lb::{PickContext, override_host};
+use super::retry::{AttemptResult, RetryDecision, RetryState};
+use super::rng::SharedRng;
+use super::router::Router;
+use super::stats::ListenerStats;
+use super::timeout::RouteTimers;
+
+/// What every listener's pipeline shares.
+#[derive(Clone)]
+pub struct Shared {
+    /// Fault and rate-limit hooks.
+    pub hooks: Hooks,
+    /// Where access log entries go.
+    pub sink: Arc<dyn AccessLogSink>,
+    /// Weighted-cluster choice and retry jitter.
+    pub rng: Arc<SharedRng>,
+    /// Request id generation.
+    pub request_ids: Arc<SharedRng>,
+    /// The proxy's start (access log offsets).
+    pub epoch: Instant,
+}
+
+/// The request path of one listener.
+pub struct Pipeline {
+    listener: Arc<str>,
+    router: Router,
+    /// Per route (same index as the router's routes): its names and weighted clusters.
+    targets: Vec<RouteTargets>,
+    shared: Shared,
+    stats: Arc<ListenerStats>,
+}
+
+struct RouteTargets {
+    name: Arc<str>,
+    clusters: Vec<(Arc<Cluster>, u32)>,
+    total_weight: u64,
+}
+
+/// A successful upstream attempt: headers received, body still to stream.
+struct Upstream {
+    response: Response<Incoming>,
+    lease: Lease,
+    attempt: (ResourceGuard, ActiveRequest),
+}
+
+impl Pipeline {
+    /// Builds the pipeline of `listener`; `cluster` resolves route backends by name.
+    pub fn new(
+        listener: &ListenerConfig,
+        cluster: impl Fn(&str) -> Option<Arc<Cluster>>,
+        shared: Shared,
+        stats: Arc<ListenerStats>,
+    ) -> Self {
+        let router = Router::new(listener.routes.clone());
+        let targets = router
+            .routes()
+            .iter()
+            .map(|r| {
+                let clusters: Vec<(Arc<Cluster>, u32)> = match &r.action {
+                    RouteAction::Forward(f) => f
+                        .backends
+                        .iter()
+                        .filter_map(|b| cluster(&b.cluster).map(|c| (c, b.weight)))
+                        .collect(),
+                    RouteAction::DirectResponse { .. } => Vec::new(),
+                };
+                let total_weight = clusters.iter().map(|(_, w)| u64::from(*w)).sum();
+                RouteTargets {
+                    name: Arc::from(r.name.as_str()),
+                    clusters,
+                    total_weight,
+                }
+            })
+            .collect();
+        Pipeline {
+            listener: Arc::from(listener.name.as_str()),
+            router,
+            targets,
+            shared,
+            stats,
+        }
+    }
+
+    /// Handles one downstream request end to end.
+    pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::fmt::Display,
+    {
+        let start = Instant::now();
+        self.stats.stats.downstream_rq_total.inc();
+        let (mut parts, body) = req.into_parts();
+        headers::clean_external_request(&mut parts.headers);
+        let request_id = headers::ensure_request_id(&mut parts.headers, &self.shared.request_ids);
+        let entry = AccessLogEntry {
+            request_id,
+            listener: Arc::clone(&self.listener),
+            route: None,
+            cluster: None,
+            upstream_host: None,
+            backend: None,
+            replica: None,
+            method: parts.method.as_str().to_string(),
+            path: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
+            status: 0,
+            response_flags: ResponseFlags::EMPTY,
+            attempts: 0,
+            start: start.saturating_duration_since(self.shared.epoch),
+            duration: Duration::ZERO,
+            upstream_duration: None,
+        };
+        let mut x = Exchange::new(
+            entry,
+            start,
+            Arc::clone(&self.shared.sink),
+            Arc::clone(&self.stats),
+        );
+
+        // Route match.
+        let Some(index) = self.router.route_index(&parts) else {
+            self.stats.stats.no_route.inc();
+            return self.reply(x, ProxyError::NoRoute.local_reply());
+        };
+        let route = &self.router.routes()[index];
+        let targets = &self.targets[index];
+        x.entry.route = Some(Arc::clone(&targets.name));
+        let action = match &route.action {
+            RouteAction::DirectResponse { status, body } => {
+                self.stats.stats.rq_direct_response.inc();
+                return self.reply(x, LocalReply::new(*status, body.clone()));
+            }
+            RouteAction::Forward(f) => f,
+        };
+
+        // Fault injection (delay, then abort).
+        if let Some(fault) = &self.shared.hooks.fault {
+            let decision = fault.decide(route, &parts);
+            if let Some(delay) = decision.delay {
+                x.entry.response_flags.insert(ResponseFlag::DelayInjected);
+                tokio::time::sleep(delay).await;
+            }
+            if let Some(mut abort) = decision.abort {
+                abort.flag = Some(ResponseFlag::FaultInjected);
+                return self.reply(x, abort);
+            }
+        }
+
+        // Rate limiting.
+        let mut extra_headers = None;
+        if let Some(limiter) = &self.shared.hooks.rate_limit {
+            match limiter.check(route, &parts, peer) {
+                RateLimitDecision::Limit(mut reply) => {
+                    reply.flag = Some(ResponseFlag::RateLimited);
+                    return self.reply(x, reply);
+                }
+                RateLimitDecision::Allow(h) if !h.is_empty() => extra_headers = Some(h),
+                RateLimitDecision::Allow(_) => {}
+            }
+        }
+
+        // Weighted cluster (Gateway API: all weights 0 → 500).
+        let Some(cluster) = self.pick_cluster(targets) else {
+            return self.reply(
+                x,
+                LocalReply::new(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new()),
+            );
+        };
+        x.entry.cluster = Some(Arc::clone(&cluster.name));
+        x.entry.backend = cluster.backend.clone();
+        x.cluster = Some(Arc::clone(&cluster));
+
+        // The request is buffered whole: retries resend it, and Envoy's route timeout starts
+        // once the downstream request is complete.
+        let body = match body.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                tracing::debug!(error = %e, "downstream request body failed");
+                x.entry
+                    .response_flags
+                    .insert(ResponseFlag::DownstreamConnectionTermination);
+                return self.reply(x, LocalReply::new(StatusCode::BAD_REQUEST, Bytes::new()));
+            }
+        };
+
+        let timers = RouteTimers::start(action, Instant::now());
+        let forwarded = self.forward(&cluster, action, &parts, &body, peer, &mut x);
+        let result = match timers.headers {
+            Some((at, e)) => tokio::time::timeout_at(at, forwarded)
+                .await
+                .unwrap_or(Err(e)),
+            None => forwarded.await,
+        };
+        match result {
+            Ok(up) => self.respond(x, up, timers, extra_headers),
+            Err(e) => {
+                match e {
+                    ProxyError::RouteTimeout => cluster.stats.upstream_rq_timeout.inc(),
+                    ProxyError::MaxStreamDuration => {
+                        cluster.stats.upstream_rq_max_duration_reached.inc();
+                    }
+                    _ => {}
+                }
+                if matches!(
+                    e,
+                    ProxyError::RouteTimeout
+                        | ProxyError::MaxStreamDuration
+                        | ProxyError::StreamIdleTimeout
+                ) {
+                    x.abandon_attempt(e);
+                }
+                self.reply(x, e.local_reply())
+            }
+        }
+    }
+
+    /// Attempts and retries until a final response or failure (§d.5).
+    async fn forward(
+        &self,
+        cluster: &Arc<Cluster>,
+        action: &ForwardAction,
+        parts: &Parts,
+        body: &Bytes,
+        peer: SocketAddr,
+        x: &mut Exchange,
+    ) -> Result<Upstream, ProxyError> {
+        let stats = &cluster.stats;
+        let per_try = action.retry.as_ref().and_then(|r| r.per_try_timeout);
+        let mut retry = action.retry.as_ref().map(RetryState::new);
+        let mut previous_hosts: Vec<usize> = Vec::new();
+        // Held from a retry's admission until that retry's attempt ends.
+        let mut _retry_slot: Option<ResourceGuard> = None;
+        loop {
+            let ctx = PickContext {
+                previous_hosts: &previous_hosts,
+            };
+            let preferred = override_host(
+                &cluster.config.endpoint_override_headers,
+                &parts.headers,
+                &cluster.hosts,
+                &previous_hosts,
+            );
+            let Some(index) = preferred.or_else(|| cluster.lb.choose(&cluster.hosts, stats, ctx))
+            else {
+                stats.upstream_cx_none_healthy.inc();
+                return Err(ProxyError::NoHealthyUpstream);
+            };
+            let host = Arc::clone(&cluster.hosts.hosts()[index]);
+            previous_hosts.push(index);
+            x.attempt_on(&host);
+            let active = host.start_request();
+
+            let attempt = self
+                .attempt(cluster, &host, parts, body, peer, per_try)
+                .await;
+            let retried = retry.as_ref().is_some_and(|r| r.retries_done() > 0);
+            let decision = |retry: &mut Option<RetryState<'_>>, result: AttemptResult<'_>| {
+                retry
+                    .as_mut()
+                    .map_or(RetryDecision::Final, |r| r.decide(result, &self.shared.rng))
+            };
+            let backoff = match attempt {
+                Ok(Attempt {
+                    response,
+                    lease,
+                    sent_at,
+                    rq_slot,
+                }) => {
+                    x.entry.upstream_duration = Some(sent_at.elapsed());
+                    let status = response.status().as_u16();
+                    cluster.report(&host, Outcome::Response(status));
+                    let verdict = decision(
+                        &mut retry,
+                        AttemptResult::Response {
+                            status,
+                            headers: response.headers(),
+                        },
+                    );
+                    let up = Upstream {
+                        response,
+                        lease,
+                        attempt: (rq_slot, active),
+                    };
+                    match self.settle(cluster, verdict, retried, x) {
+                        Settle::Done => return Ok(up),
+                        Settle::Retry(backoff, slot) => {
+                            _retry_slot = Some(slot);
+                            backoff
+                        }
+                    }
+                }
+                Err(e) => {
+                    if let Some(mapped) = e.local_origin_status() {
+                        cluster.report(&host, Outcome::LocalFailure(mapped));
+                    }
+                    if e == ProxyError::PerTryTimeout {
+                        stats.upstream_rq_per_try_timeout.inc();
+                    }
+                    let verdict = decision(&mut retry, AttemptResult::Failure(e));
+                    drop(active);
+                    match self.settle(cluster, verdict, retried, x) {
+                        Settle::Done => return Err(e),
+                        Settle::Retry(backoff, slot) => {
+                            _retry_slot = Some(slot);
+                            backoff
+                        }
+                    }
+                }
+            };
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// One attempt: a connection from the pool (pending and connection limits), admission
+    /// against `max_requests` when the request attaches to it (overflow rejects at once and is
+    /// counted as pending overflow, as in Envoy), send, wait for headers (per-try timeout).
+    async fn attempt(
+        &self,
+        cluster: &Arc<Cluster>,
+        host: &Arc<Host>,
+        parts: &Parts,
+        body: &Bytes,
+        peer: SocketAddr,
+        per_try: Option<Duration>,
+    ) -> Result<Attempt, ProxyError> {
+        let mut lease = pool::acquire(&cluster.pool, host).await?;
+        let Some(rq_slot) = cluster.resources().requests.try_acquire() else {
+            cluster.stats.upstream_rq_pending_overflow.inc();
+            // The connection is unused: keep it for the next request.
+            lease.finish();
+            return Err(ProxyError::Overflow);
+        };
+        cluster.stats.upstream_rq_total.inc();
+        let req = headers::upstream_request(parts, body.clone(), peer);
+        let sent_at = Instant::now();
+        let response = match per_try {
+            Some(t) => tokio::time::timeout(t, lease.send(req))
+                .await
+                .unwrap_or(Err(ProxyError::PerTryTimeout))?,
+            None => lease.send(req).await?,
+        };
+        Ok(Attempt {
+            response,
+            lease,
+            sent_at,
+            rq_slot,
+        })
+    }
+
+    /// Applies a retry verdict: final, limit exceeded (URX), or a retry admitted by
+    /// `max_retries` (overflow → the last result is final, flag UO).
+    fn settle(
+        &self,
+        cluster: &Cluster,
+        verdict: RetryDecision,
+        retried: bool,
+        x: &mut Exchange,
+    ) -> Settle {
+        let stats = &cluster.stats;
+        match verdict {
+            RetryDecision::Final => {
+                if retried {
+                    stats.upstream_rq_retry_success.inc();
+                }
+                Settle::Done
+            }
+            RetryDecision::LimitExceeded => {
+                stats.upstream_rq_retry_limit_exceeded.inc();
+                x.entry
+                    .response_flags
+                    .insert(ResponseFlag::UpstreamRetryLimitExceeded);
+                Settle::Done
+            }
+            RetryDecision::Retry(backoff) => match admit_retry(cluster) {
+                Some(slot) => {
+                    stats.upstream_rq_retry.inc();
+                    stats.upstream_rq_retry_backoff_exponential.inc();
+                    tracing::debug!(cluster = %cluster.name, ?backoff, "retrying request");
+                    Settle::Retry(backoff, slot)
+                }
+                None => {
+                    stats.upstream_rq_retry_overflow.inc();
+                    x.entry
+                        .response_flags
+                        .insert(ResponseFlag::UpstreamOverflow);
+                    Settle::Done
+                }
+            },
+        }
+    }
+
+    fn pick_cluster(&self, t: &RouteTargets) -> Option<Arc<Cluster>> {
+        match t.clusters.as_slice() {
+            [] => None,
+            [(c, w)] => (*w > 0).then(|| Arc::clone(c)),
+            many => {
+                if t.total_weight == 0 {
+                    return None;
+                }
+                let mut ticket = self.shared.rng.below(t.total_weight);
+                for (c, w) in many {
+                    let w = u64::from(*w);
+                    if ticket < w {
+                        return Some(Arc::clone(c));
+                    }
+                    ticket -= w;
+                }
+                None
+            }
+        }
+    }
+
+    /// Streams an upstream response downstream.
+    fn respond(
+        &self,
+        mut x: Exchange,
+        up: Upstream,
+        timers: RouteTimers,
+        extra_headers: Option<http::HeaderMap>,
+    ) -> Response<ProxyBody> {
+        let Upstream {
+            response,
+            lease,
+            attempt,
+        } = up;
+        let (mut parts, incoming) = response.into_parts();
+        let status = parts.status.as_u16();
+        if let Some(c) = &x.cluster {
+            c.stats.count_status(status);
+        }
+        headers::clean_response(&mut parts.headers);
+        if let Some(extra) = extra_headers {
+            parts.headers.extend(extra);
+        }
+        x.entry.status = status;
+        x.lease = Some(lease);
+        x.attempt = Some(attempt);
+        Response::from_parts(
+            parts,
+            ProxyBody::upstream(incoming, timers.body, timers.body_idle, x),
+        )
+    }
+
+    /// Sends a reply generated by the proxy.
+    fn reply(&self, mut x: Exchange, reply: LocalReply) -> Response<ProxyBody> {
+        if let Some(flag) = reply.flag {
+            x.entry.response_flags.insert(flag);
+        }
+        x.entry.status = reply.status.as_u16();
+        // Envoy's router charges its own replies to the cluster's response-code stats.
+        if let Some(c) = &x.cluster {
+            c.stats.count_status(x.entry.status);
+        }
+        let mut response = Response::new(());
+        *response.status_mut() = reply.status;
+        let h = response.headers_mut();
+        h.extend(reply.headers);
+        if !reply.body.is_empty() {
+            h.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain"),
+            );
+        }
+        h.insert(
+            http::header::CONTENT_LENGTH,
+            HeaderValue::from(reply.body.len()),
+        );
+        if reply.overloaded {
+            h.insert(
+                super::retry::OVERLOADED_HEADER,
+                HeaderValue::from_static("true"),
+            );
+        }
+        h.insert(http::header::SERVER, HeaderValue::from_static("envoy"));
+        response.map(|()| ProxyBody::full(reply.body, x))
+    }
+}
+
+/// What a successful attempt holds.
+struct Attempt {
+    response: Response<Incoming>,
+    lease: Lease,
+    sent_at: Instant,
+    rq_slot: ResourceGuard,
+}
+
+enum Settle {
+    Done,
+    Retry(Duration, ResourceGuard),
+}
+
+/// Takes a `max_retries` slot, or a retry-budget slot when a budget is configured.
+fn admit_retry(cluster: &Cluster) -> Option<ResourceGuard> {
+    let r = cluster.resources();
+    match &cluster.config.circuit_breaker.retry_budget {
+        Some(budget) => {
+            let outstanding = r.requests.current() + r.pending_requests.current();
+            r.retries.try_acquire_below(budget.allowed(outstanding))
+        }
+        None => r.retries.try_acquire(),
+    }
+}
+
+impl LocalReply {
+    /// A reply with no flag and no extra headers.
+    pub fn new(status: StatusCode, body: Bytes) -> Self {
+        LocalReply {
+            status,
+            body,
+            flag: None,
+            overloaded: false,
+            headers: http::HeaderMap::new(),
+        }
+    }
+}

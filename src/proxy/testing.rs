@@ -1,0 +1,261 @@
+//! Test helpers: tiny loopback HTTP backends and a one-shot client.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio::time::Sleep;
+
+/// A running test backend.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicU64>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicU64>,
+    /// The most requests ever in flight at once.
+    pub max_in_flight: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+/// How a backend answers: a fixed status and delay; `/status/<code>`, `?delay=<ms>` (before
+/// the headers) and `?body_delay=<ms>` (between headers and body) in the request override them.
+/// `reset` closes every connection as soon as a request arrives.
+#[derive(Debug, Clone, Copy)]
+pub struct Behavior {
+    pub status: u16,
+    pub delay: Duration,
+    pub reset: bool,
+}
+
+impl Default for Behavior {
+    fn default() -> Self {
+        Behavior {
+            status: 200,
+            delay: Duration::ZERO,
+            reset: false,
+        }
+    }
+}
+
+/// A body that sends its bytes after a delay.
+pub struct TestBody {
+    sleep: Option<Pin<Box<Sleep>>>,
+    data: Option<Bytes>,
+}
+
+impl Body for TestBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(s) = self.sleep.as_mut() {
+            if s.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.sleep = None;
+        }
+        Poll::Ready(self.data.take().map(|d| Ok(Frame::data(d))))
+    }
+}
+
+impl Backend {
+    pub async fn start(name: &'static str, behavior: Behavior) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicU64::new(0));
+        let connections = Arc::new(AtomicU64::new(0));
+        let max_in_flight = Arc::new(AtomicU64::new(0));
+        let in_flight = Arc::new(AtomicU64::new(0));
+        let h = Arc::clone(&hits);
+        let (conns, peak) = (Arc::clone(&connections), Arc::clone(&max_in_flight));
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                conns.fetch_add(1, Ordering::Relaxed);
+                if behavior.reset {
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 1024];
+                        let _ = stream.read(&mut buf).await;
+                        drop(stream);
+                    });
+                    continue;
+                }
+                let h = Arc::clone(&h);
+                let (peak, in_flight) = (Arc::clone(&peak), Arc::clone(&in_flight));
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let h = Arc::clone(&h);
+                        let (peak, in_flight) = (Arc::clone(&peak), Arc::clone(&in_flight));
+                        async move {
+                            h.fetch_add(1, Ordering::Relaxed);
+                            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            let r = answer(name, behavior, req).await;
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
+                            Ok::<_, Infallible>(r)
+                        }
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Backend {
+            addr,
+            hits,
+            connections,
+            max_in_flight,
+            task,
+        }
+    }
+
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn answer(name: &str, b: Behavior, req: Request<Incoming>) -> Response<TestBody> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let status = path
+        .strip_prefix("/status/")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(b.status);
+    let delay = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("delay="))
+        .and_then(|ms| ms.parse().ok())
+        .map_or(b.delay, Duration::from_millis);
+    let body_delay = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("body_delay="))
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis);
+    let echo_id = req.headers().get("x-request-id").cloned();
+    let _ = req.into_body().collect().await;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mut r = Response::new(TestBody {
+        sleep: body_delay.map(|d| Box::pin(tokio::time::sleep(d))),
+        data: Some(Bytes::from(name.to_string())),
+    });
+    *r.status_mut() = StatusCode::from_u16(status).unwrap();
+    r.headers_mut().insert("x-backend", name.parse().unwrap());
+    if let Some(id) = echo_id {
+        r.headers_mut().insert("x-seen-request-id", id);
+    }
+    r
+}
+
+/// An address on which nothing listens (connects are refused).
+pub async fn refused_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap()
+}
+
+/// A response as the client saw it.
+#[derive(Debug)]
+pub struct Got {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// One HTTP/1.1 request on a fresh connection, bounded by 10 s.
+pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Got {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let mut b = Request::builder().uri(path).header("host", "example.com");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let resp = sender
+            .send_request(b.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = resp.into_parts();
+        Got {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: body.collect().await.unwrap().to_bytes(),
+        }
+    })
+    .await
+    .expect("request took longer than 10 s")
+}
+
+/// One HTTP/2 cleartext (prior knowledge) request.
+pub async fn get_h2c(addr: SocketAddr, path: &str) -> Got {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .uri(format!("http://example.com{path}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        Got {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: body.collect().await.unwrap().to_bytes(),
+        }
+    })
+    .await
+    .expect("request took longer than 10 s")
+}
+
+/// A listener whose accept queue is full, so new connects hang (SYNs are dropped) until the
+/// returned guards are dropped.
+pub async fn blackhole_addr() -> (SocketAddr, Vec<TcpStream>, tokio::net::TcpListener) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    // Fill the accept queue; further connects stall. Bounded attempts, each bounded in time.
+    for _ in 0..8 {
+        match tokio::time::timeout(Duration::from_millis(50), TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => fillers.push(s),
+            _ => break,
+        }
+    }
+    (addr, fillers, listener)
+}
