@@ -1,4 +1,4 @@
 //! Load balancing (placeholder: declares only the consistent-hash building blocks).
 
-//pub mod hash;
+pub mod hash;
 pub mod maglev;
