@@ -3,4 +3,4 @@
 pub mod fault;
 //pub mod health_check;
 pub mod lb;
-//pub mod rate_limit;
+pub mod rate_limit;
