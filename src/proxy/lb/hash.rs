@@ -30,7 +30,8 @@ pub enum HashPolicyConfig {
         name: String,
         /// `ttl`: when set, a missing cookie is generated with `Max-Age` = whole seconds.
         ttl: Option<Duration>,
-        /// `attributes`, appended as `; name=value` (or `; name` when the value is empty), in order.
+        /// `attributes`, appended as `; name=value` (or `; name` when the value is empty), sorted
+        /// by name (EG's map has no order; sorting keeps the header stable).
         attributes: Vec<(String, String)>,
     },
     /// `QueryParams`: several query parameters hashed together.
@@ -127,10 +128,12 @@ impl HashPolicy {
                         return Err(HashPolicyError::Cookie(format!("{k}={v}")));
                     }
                 }
+                let mut attributes = attributes.clone();
+                attributes.sort();
                 vec![HashMethod::Cookie(CookieMethod {
                     name: name.clone(),
                     ttl: *ttl,
-                    attributes: attributes.clone(),
+                    attributes,
                 })]
             }
             HashPolicyConfig::QueryParams(names) => {

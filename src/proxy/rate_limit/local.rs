@@ -171,35 +171,24 @@ impl LocalRateLimiter {
         // Envoy consumes the slowest-filling bucket first (stable for equal rates).
         matched.sort_by(|a, b| a.1.rate().total_cmp(&b.1.rate()));
 
-        let mut bucket_said_no = false;
-        let mut rejecting: Option<(RuleState, Arc<TokenBucket>)> = None;
-        let default_bucket;
+        // Requests that match no rule use the default bucket (always_consume_default_token_bucket=false).
         if matched.is_empty() {
-            default_bucket = self.default_bucket_state();
-            if !default_bucket.consume(self.default.cost, now) {
+            matched.push((self.default, self.default_bucket.clone()));
+        }
+        let mut bucket_said_no = false;
+        let mut rejecting = None;
+        for (i, (state, bucket)) in matched.iter().enumerate() {
+            if !bucket.consume(state.cost, now) {
                 bucket_said_no = true;
-                if !self.default.shadow {
-                    rejecting = Some((self.default, default_bucket.clone()));
-                }
-            }
-        } else {
-            default_bucket = self.default_bucket_state();
-            for (state, bucket) in &matched {
-                if !bucket.consume(state.cost, now) {
-                    bucket_said_no = true;
-                    if !state.shadow {
-                        rejecting = Some((*state, bucket.clone()));
-                        break;
-                    }
+                // A shadow-mode bucket counts the miss but lets the request on.
+                if !state.shadow {
+                    rejecting = Some(i);
+                    break;
                 }
             }
         }
         let limited = rejecting.is_some();
-        let (ctx_state, ctx_bucket) = match (&rejecting, matched.first()) {
-            (Some((s, b)), _) => (*s, b.clone()),
-            (None, Some((s, b))) => (*s, b.clone()),
-            (None, None) => (self.default, default_bucket),
-        };
+        let (ctx_state, ctx_bucket) = &matched[rejecting.unwrap_or(0)];
         if bucket_said_no {
             self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -227,10 +216,6 @@ impl LocalRateLimiter {
     /// Number of live Distinct buckets.
     pub fn dynamic_buckets(&self) -> usize {
         lock(&self.dynamic).len()
-    }
-
-    fn default_bucket_state(&self) -> Arc<TokenBucket> {
-        self.default_bucket.clone()
     }
 
     fn dynamic_bucket(
