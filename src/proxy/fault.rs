@@ -146,33 +146,58 @@ impl FaultPercentage {
 }
 
 impl Abort {
-    /// The local reply Envoy sends for this abort.
-    pub fn reply(self) -> AbortReply {
-        match self {
-            Abort::Http(status) => AbortReply {
+    /// The local reply Envoy sends for this abort. `grpc_request` is true when the request's
+    /// content-type is `application/grpc…`: Envoy then answers in gRPC form (HTTP 200 with
+    /// `grpc-status` and `grpc-message`), mapping an HTTP abort status to a gRPC code.
+    pub fn reply(self, grpc_request: bool) -> AbortReply {
+        match (self, grpc_request) {
+            (Abort::Http(status), false) => AbortReply {
                 status,
                 headers: Vec::new(),
                 body: ABORT_BODY,
             },
-            Abort::Grpc(code) => AbortReply {
+            (Abort::Http(status), true) => grpc_reply(http_to_grpc_status(status)),
+            (Abort::Grpc(code), true) => grpc_reply(code),
+            // Envoy's filter sets HTTP 200 for a gRPC abort; a plain HTTP client gets that with the body.
+            (Abort::Grpc(_), false) => AbortReply {
                 status: StatusCode::OK,
-                headers: vec![
-                    (
-                        http::header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/grpc"),
-                    ),
-                    (
-                        HeaderName::from_static("grpc-status"),
-                        HeaderValue::from(code),
-                    ),
-                    (
-                        HeaderName::from_static("grpc-message"),
-                        HeaderValue::from_static(ABORT_BODY),
-                    ),
-                ],
-                body: "",
+                headers: Vec::new(),
+                body: ABORT_BODY,
             },
         }
+    }
+}
+
+fn grpc_reply(code: u32) -> AbortReply {
+    AbortReply {
+        status: StatusCode::OK,
+        headers: vec![
+            (
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/grpc"),
+            ),
+            (
+                HeaderName::from_static("grpc-status"),
+                HeaderValue::from(code),
+            ),
+            (
+                HeaderName::from_static("grpc-message"),
+                HeaderValue::from_static(ABORT_BODY),
+            ),
+        ],
+        body: "",
+    }
+}
+
+/// Envoy's `Grpc::Utility::httpToGrpcStatus`.
+fn http_to_grpc_status(status: StatusCode) -> u32 {
+    match status.as_u16() {
+        400 => 13,
+        401 => 16,
+        403 => 7,
+        404 => 12,
+        429 | 502 | 503 | 504 => 14,
+        _ => 2,
     }
 }
 
@@ -348,10 +373,17 @@ mod tests {
 
     #[test]
     fn abort_replies() {
-        let http = Abort::Http(StatusCode::NOT_IMPLEMENTED).reply();
+        let http = Abort::Http(StatusCode::NOT_IMPLEMENTED).reply(false);
         assert_eq!(http.status, StatusCode::NOT_IMPLEMENTED);
         assert_eq!(http.body, "fault filter abort");
-        let grpc = Abort::Grpc(14).reply();
+        assert!(http.headers.is_empty());
+        let as_grpc = Abort::Http(StatusCode::SERVICE_UNAVAILABLE).reply(true);
+        assert_eq!(as_grpc.status, StatusCode::OK);
+        assert!(as_grpc.headers.contains(&(
+            HeaderName::from_static("grpc-status"),
+            HeaderValue::from_static("14")
+        )));
+        let grpc = Abort::Grpc(14).reply(true);
         assert_eq!(grpc.status, StatusCode::OK);
         let get = |n: &str| {
             grpc.headers
