@@ -78,20 +78,20 @@ async fn http_probe(spec: &HealthCheckSpec, h: &HttpCheckConfig, addr: SocketAdd
         Err(_) => ProbeResult::NetworkFailure,
         Ok(response) => {
             let status = response.status().as_u16();
-            if !spec.expected.contains(status) {
-                if spec.retriable.contains(status) {
-                    ProbeResult::Retriable
-                } else {
-                    ProbeResult::Failed
+            // Envoy judges the check when the response is complete, so the body is read to its end.
+            match read_body(response.into_body(), RESPONSE_BUFFER_SIZE).await {
+                None => ProbeResult::NetworkFailure,
+                Some(_) if !spec.expected.contains(status) => {
+                    if spec.retriable.contains(status) {
+                        ProbeResult::Retriable
+                    } else {
+                        ProbeResult::Failed
+                    }
                 }
-            } else if let Some(expected) = &h.expected_body {
-                match read_prefix(response.into_body(), RESPONSE_BUFFER_SIZE).await {
-                    Some(buf) if contains(&buf, expected) => ProbeResult::Success,
-                    Some(_) => ProbeResult::Failed,
-                    None => ProbeResult::NetworkFailure,
-                }
-            } else {
-                ProbeResult::Success
+                Some(prefix) => match &h.expected_body {
+                    Some(expected) if !contains(&prefix, expected) => ProbeResult::Failed,
+                    _ => ProbeResult::Success,
+                },
             }
         }
     };
@@ -99,19 +99,14 @@ async fn http_probe(spec: &HealthCheckSpec, h: &HttpCheckConfig, addr: SocketAdd
     result
 }
 
-/// Reads up to `limit` body bytes; None when the body breaks off with an error.
-async fn read_prefix(mut body: hyper::body::Incoming, limit: usize) -> Option<Vec<u8>> {
+/// Reads the whole body, keeping its first `limit` bytes; None when it breaks off with an error.
+async fn read_body(mut body: hyper::body::Incoming, limit: usize) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
-    while buf.len() < limit {
-        match body.frame().await {
-            None => break,
-            Some(Err(_)) => return None,
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    let take = data.len().min(limit - buf.len());
-                    buf.extend_from_slice(&data[..take]);
-                }
-            }
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return None };
+        if let Ok(data) = frame.into_data() {
+            let take = data.len().min(limit - buf.len());
+            buf.extend_from_slice(&data[..take]);
         }
     }
     Some(buf)

@@ -628,3 +628,16 @@ async fn global_request_cost() {
         .collect();
     assert_eq!(results, [false, false, true]);
 }
+
+#[test]
+fn limiters_are_shareable_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<LocalRateLimiter>();
+    send_sync::<GlobalRateLimiter>();
+    send_sync::<GlobalRuleSet>();
+    send_sync::<crate::proxy::fault::FaultInjector>();
+    send_sync::<crate::proxy::lb::hash::HashPolicy>();
+    send_sync::<crate::proxy::lb::maglev::MaglevTable>();
+    send_sync::<crate::proxy::health_check::HealthCheckStats>();
+    send_sync::<crate::proxy::health_check::HealthCheckerHandle>();
+}
