@@ -13,7 +13,9 @@
 //! [`LoadBalancer::new`], an arm in `Policy::pick`, and — for hashing — the request's hash
 //! passed in through [`PickContext`].
 
+pub mod hash;
 mod least_request;
+pub mod maglev;
 mod round_robin;
 mod weighted;
 

@@ -1,0 +1,164 @@
+//! One active probe: an HTTP/1.1 request or a TCP exchange, bounded by the spec's timeout.
+//!
+//! Each probe uses a fresh connection (Envoy reuses its health-check connection between probes;
+//! the outcome per probe is the same, only the backend's connection count differs).
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::header::{HOST, USER_AGENT};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::config::{
+    CheckKind, HealthCheckSpec, HttpCheckConfig, RESPONSE_BUFFER_SIZE, TcpCheckConfig,
+    USER_AGENT as HC_AGENT,
+};
+
+/// Outcome of one probe, in Envoy's failure classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeResult {
+    /// Expected status (and body), or TCP blocks all received.
+    Success,
+    /// Active, non-retriable failure: unexpected status or body mismatch; unhealthy at once.
+    Failed,
+    /// Retriable status: counts toward the unhealthy threshold.
+    Retriable,
+    /// Connect failure, reset or close before an answer (Envoy `NETWORK`).
+    NetworkFailure,
+    /// No complete answer within the timeout (Envoy `NETWORK_TIMEOUT`).
+    Timeout,
+}
+
+impl ProbeResult {
+    /// True for the network classes (stat `network_failure`).
+    pub fn is_network(self) -> bool {
+        matches!(self, ProbeResult::NetworkFailure | ProbeResult::Timeout)
+    }
+}
+
+/// Probes `addr` once according to `spec`.
+pub async fn probe(spec: &HealthCheckSpec, addr: SocketAddr) -> ProbeResult {
+    let run = async {
+        match &spec.kind {
+            CheckKind::Http(h) => http_probe(spec, h, addr).await,
+            CheckKind::Tcp(t) => tcp_probe(t, addr).await,
+        }
+    };
+    match tokio::time::timeout(spec.timeout, run).await {
+        Ok(result) => result,
+        Err(_) => ProbeResult::Timeout,
+    }
+}
+
+async fn http_probe(spec: &HealthCheckSpec, h: &HttpCheckConfig, addr: SocketAddr) -> ProbeResult {
+    let Ok(stream) = TcpStream::connect(addr).await else {
+        return ProbeResult::NetworkFailure;
+    };
+    let _ = stream.set_nodelay(true);
+    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    else {
+        return ProbeResult::NetworkFailure;
+    };
+    // The connection task ends when the probe (and so the sender) is dropped.
+    let conn = tokio::spawn(conn);
+    let body = h.request_body.clone().map(Bytes::from).unwrap_or_default();
+    let request = http::Request::builder()
+        .method(h.method.clone())
+        .uri(h.path.as_str())
+        .header(HOST, h.host.as_str())
+        .header(USER_AGENT, HC_AGENT)
+        .body(Full::new(body));
+    let Ok(request) = request else {
+        return ProbeResult::Failed;
+    };
+    let result = match sender.send_request(request).await {
+        Err(_) => ProbeResult::NetworkFailure,
+        Ok(response) => {
+            let status = response.status().as_u16();
+            // Envoy judges the check when the response is complete, so the body is read to its end.
+            match read_body(response.into_body(), RESPONSE_BUFFER_SIZE).await {
+                None => ProbeResult::NetworkFailure,
+                Some(_) if !spec.expected.contains(status) => {
+                    if spec.retriable.contains(status) {
+                        ProbeResult::Retriable
+                    } else {
+                        ProbeResult::Failed
+                    }
+                }
+                Some(prefix) => match &h.expected_body {
+                    Some(expected) if !contains(&prefix, expected) => ProbeResult::Failed,
+                    _ => ProbeResult::Success,
+                },
+            }
+        }
+    };
+    conn.abort();
+    result
+}
+
+/// Reads the whole body, keeping its first `limit` bytes; None when it breaks off with an error.
+async fn read_body(mut body: hyper::body::Incoming, limit: usize) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return None };
+        if let Ok(data) = frame.into_data() {
+            let take = data.len().min(limit - buf.len());
+            buf.extend_from_slice(&data[..take]);
+        }
+    }
+    Some(buf)
+}
+
+async fn tcp_probe(t: &TcpCheckConfig, addr: SocketAddr) -> ProbeResult {
+    let Ok(mut stream) = TcpStream::connect(addr).await else {
+        return ProbeResult::NetworkFailure;
+    };
+    if let Some(send) = &t.send {
+        if stream.write_all(send).await.is_err() {
+            return ProbeResult::NetworkFailure;
+        }
+    }
+    if t.receive.is_empty() {
+        return ProbeResult::Success;
+    }
+    // Envoy keeps reading until every block is found; a mismatch only ends in the timeout or a close.
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return ProbeResult::NetworkFailure,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if blocks_in_order(&buf, &t.receive) {
+                    return ProbeResult::Success;
+                }
+            }
+        }
+    }
+}
+
+/// Each block found after the end of the previous one.
+fn blocks_in_order(buf: &[u8], blocks: &[Vec<u8>]) -> bool {
+    let mut start = 0;
+    for block in blocks {
+        match find(&buf[start..], block) {
+            Some(i) => start += i + block.len(),
+            None => return false,
+        }
+    }
+    true
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    find(haystack, needle).is_some()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
