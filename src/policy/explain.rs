@@ -220,7 +220,7 @@ fn route_report(
     {
         superseded.push("timeout.http.requestTimeout".to_string());
     }
-    if rule.has_route_retry && effective.get("retry").is_some() {
+    if rule.route_retry.is_some() && effective.get("retry").is_some() {
         superseded.push("retry".to_string());
     }
     RouteReport {

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use super::gateway_api::{BackendRef, LabelSelector, Listener, ParentReference};
+use super::gateway_api::{
+    BackendRef, GrpcRouteMatch, HttpRouteMatch, HttpRouteRetry, LabelSelector, Listener,
+    ParentReference,
+};
 use super::objects::{Meta, ObjectSet};
 use super::selector::selector_matches;
 use crate::scenario::diag::SourceDoc;
@@ -44,8 +47,21 @@ pub struct RuleNode {
     pub backend_refs: Vec<BackendRef>,
     /// `timeouts.request` of an HTTPRoute rule (beats the policy's requestTimeout).
     pub request_timeout: Option<String>,
-    /// Whether an HTTPRoute rule sets `retry` (beats the policy's retry).
-    pub has_route_retry: bool,
+    /// `timeouts.backendRequest` of an HTTPRoute rule.
+    pub backend_request_timeout: Option<String>,
+    /// An HTTPRoute rule's own `retry` (beats the policy's retry).
+    pub route_retry: Option<HttpRouteRetry>,
+    /// The rule's request matches (HTTPRoute or GRPCRoute form).
+    pub matches: RuleMatches,
+}
+
+/// The matches of a rule, in its route kind's form.
+#[derive(Debug, Clone)]
+pub enum RuleMatches {
+    Http(Vec<HttpRouteMatch>),
+    Grpc(Vec<GrpcRouteMatch>),
+    /// TCP, TLS and UDP rules match on the listener alone.
+    None,
 }
 
 /// A parentRef of a route and the listeners it attached through.
@@ -212,7 +228,12 @@ impl Topology {
                     name: r.name.clone(),
                     backend_refs: r.backend_refs.clone(),
                     request_timeout: r.timeouts.as_ref().and_then(|t| t.request.clone()),
-                    has_route_retry: r.retry.is_some(),
+                    backend_request_timeout: r
+                        .timeouts
+                        .as_ref()
+                        .and_then(|t| t.backend_request.clone()),
+                    route_retry: r.retry.clone(),
+                    matches: RuleMatches::Http(r.matches.clone()),
                 })
                 .collect();
             topology.add_route(
@@ -229,7 +250,10 @@ impl Topology {
                 .spec
                 .rules
                 .iter()
-                .map(|r| plain_rule(r.name.clone(), &r.backend_refs))
+                .map(|r| RuleNode {
+                    matches: RuleMatches::Grpc(r.matches.clone()),
+                    ..plain_rule(r.name.clone(), &r.backend_refs)
+                })
                 .collect();
             topology.add_route(
                 RouteKind::Grpc,
@@ -449,7 +473,9 @@ fn plain_rule(name: Option<String>, backend_refs: &[BackendRef]) -> RuleNode {
         name,
         backend_refs: backend_refs.to_vec(),
         request_timeout: None,
-        has_route_retry: false,
+        backend_request_timeout: None,
+        route_retry: None,
+        matches: RuleMatches::None,
     }
 }
 
