@@ -1,5 +1,12 @@
 //! Starting and stopping the proxy: listeners (HTTP/1.1 and h2c), the admin listener, and the
-//! background timers (outlier detection).
+//! background tasks (outlier detection timers, active health checkers).
+//!
+//! Cluster warming: Envoy keeps a cluster with active health checking out of service until its
+//! first round of checks is done, and holds the server's listeners until then at startup. The
+//! proxy does the same: [`ProxyBuilder::start`] binds the listeners (clients queue in the accept
+//! backlog), starts the health checkers, waits until every checked host has its first result —
+//! bounded by `initial_jitter + timeout` plus a margin per cluster, after which unanswered hosts
+//! simply stay failed — and only then serves.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -19,12 +26,17 @@ use super::access_log::{AccessLogEntry, AccessLogSink, BroadcastSink, FanoutSink
 use super::admin;
 use super::cluster::Cluster;
 use super::config::{ConfigError, ProxyConfig};
-use super::pipeline::{FaultHook, Hooks, Pipeline, RateLimitHook, Shared};
+use super::health_check::HealthCheckerHandle;
+use super::pipeline::{Pipeline, Shared};
+use super::rate_limit::{GlobalRateLimiter, WallClock};
 use super::rng::RngSource;
 use super::stats::{HttpStats, ListenerStats, Stats};
 
 /// How long open connections get to finish their requests at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Extra wait, beyond jitter and probe timeout, for a cluster's first health-check round.
+const WARMING_MARGIN: Duration = Duration::from_millis(500);
 
 /// Access log entries buffered per slow in-process subscriber.
 const ACCESS_LOG_BUFFER: usize = 65_536;
@@ -36,7 +48,6 @@ pub struct Proxy;
 /// Options of a proxy before it starts.
 pub struct ProxyBuilder {
     config: ProxyConfig,
-    hooks: Hooks,
     sinks: FanoutSink,
     stats: Arc<Stats>,
 }
@@ -51,6 +62,7 @@ pub struct ProxyHandle {
     shutdown: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     timers: Vec<JoinHandle<()>>,
+    health_checkers: Vec<HealthCheckerHandle>,
 }
 
 /// Why the proxy could not start.
@@ -76,7 +88,7 @@ pub enum StartError {
 }
 
 impl Proxy {
-    /// Starts a proxy with default options (no hooks; access log via subscription only).
+    /// Starts a proxy with default options (access log via subscription only).
     pub async fn start(
         config: ProxyConfig,
         binds: Vec<(String, SocketAddr)>,
@@ -85,11 +97,10 @@ impl Proxy {
         Proxy::builder(config).start(binds, admin).await
     }
 
-    /// A builder to add hooks and access log sinks before starting.
+    /// A builder to add access log sinks before starting.
     pub fn builder(config: ProxyConfig) -> ProxyBuilder {
         ProxyBuilder {
             config,
-            hooks: Hooks::default(),
             sinks: FanoutSink::default(),
             stats: Arc::new(Stats::default()),
         }
@@ -97,22 +108,10 @@ impl Proxy {
 }
 
 impl ProxyBuilder {
-    /// The stats registry the proxy will use, so hooks can register their own counters
+    /// The stats registry the proxy will use, so callers can register their own counters
     /// (`Stats::http_counter`, `Stats::root_counter`, `Stats::cluster_counter`) before start.
     pub fn stats(&self) -> Arc<Stats> {
         Arc::clone(&self.stats)
-    }
-
-    /// Installs the fault-injection hook.
-    pub fn fault_hook(mut self, hook: Arc<dyn FaultHook>) -> Self {
-        self.hooks.fault = Some(hook);
-        self
-    }
-
-    /// Installs the rate-limit hook.
-    pub fn rate_limit_hook(mut self, hook: Arc<dyn RateLimitHook>) -> Self {
-        self.hooks.rate_limit = Some(hook);
-        self
     }
 
     /// Adds an access log sink (for example a [`super::access_log::JsonLinesSink`]).
@@ -130,7 +129,6 @@ impl ProxyBuilder {
     ) -> Result<ProxyHandle, StartError> {
         let ProxyBuilder {
             config,
-            hooks,
             mut sinks,
             stats,
         } = self;
@@ -151,7 +149,7 @@ impl ProxyBuilder {
         let access_log = Arc::new(BroadcastSink::new(ACCESS_LOG_BUFFER));
         sinks.push(Arc::clone(&access_log) as _);
         let shared = Shared {
-            hooks,
+            global_rate_limit: Arc::new(GlobalRateLimiter::new(WallClock::system())),
             sink: Arc::new(sinks),
             rng: Arc::new(rng.stream("router")),
             request_ids: Arc::new(rng.stream("request-id")),
@@ -190,6 +188,7 @@ impl ProxyBuilder {
 
         let mut servers = Vec::new();
         let mut listeners = Vec::new();
+        let mut ready = Vec::new();
         for (listener, socket, local) in bound {
             let stats_block = Arc::new(ListenerStats {
                 name: listener.name.clone(),
@@ -198,12 +197,34 @@ impl ProxyBuilder {
             stats.register(Arc::clone(&stats_block) as _);
             let pipeline = Arc::new(Pipeline::new(
                 listener,
+                local,
                 |name| clusters.get(name).cloned(),
                 shared.clone(),
                 Arc::clone(&stats_block),
-            ));
-            tracing::info!(listener = %listener.name, addr = %local, "proxy listener started");
+            )?);
+            stats.register(Arc::new(pipeline.feature_stats()) as _);
             listeners.push((listener.name.clone(), local));
+            ready.push((listener.name.as_str(), local, socket, pipeline, stats_block));
+        }
+
+        // Active health checks, then warming (see the module docs).
+        let mut health_checkers = Vec::new();
+        for (i, c) in clusters.values().enumerate() {
+            if let Some(h) = c.start_health_checks(config.seed.wrapping_add(i as u64)) {
+                let hc = c.health_check.as_ref().map(|hc| &hc.spec);
+                let bound =
+                    hc.map_or(Duration::ZERO, |s| s.initial_jitter + s.timeout()) + WARMING_MARGIN;
+                health_checkers.push((bound, h));
+            }
+        }
+        for (bound, h) in &health_checkers {
+            if tokio::time::timeout(*bound, h.initialized()).await.is_err() {
+                tracing::warn!("health check warming timed out; unanswered hosts stay failed");
+            }
+        }
+        let health_checkers = health_checkers.into_iter().map(|(_, h)| h).collect();
+        for (name, local, socket, pipeline, stats_block) in ready {
+            tracing::info!(listener = %name, addr = %local, "proxy listener started");
             servers.push(tokio::spawn(serve(
                 socket,
                 pipeline,
@@ -238,6 +259,7 @@ impl ProxyBuilder {
             shutdown,
             servers,
             timers,
+            health_checkers,
         })
     }
 }
@@ -285,6 +307,7 @@ impl ProxyHandle {
         for t in self.timers.drain(..) {
             t.abort();
         }
+        self.health_checkers.clear();
     }
 }
 

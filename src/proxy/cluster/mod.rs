@@ -6,13 +6,17 @@ pub mod outlier;
 pub mod pool;
 pub mod resources;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use self::host_set::{Host, HostSet};
 use self::outlier::{Outcome, OutlierDetector};
 use self::pool::{PoolContext, PoolSettings};
 use self::resources::ClusterResources;
 use crate::proxy::config::{ClusterConfig, ConfigError};
+use crate::proxy::health_check::{
+    HealthCheckSpec, HealthCheckStats, HealthChecker, HealthCheckerHandle,
+};
 use crate::proxy::lb::LoadBalancer;
 use crate::proxy::rng::RngSource;
 use crate::proxy::stats::{ClusterStats, Scope, StatKind, StatSource};
@@ -37,6 +41,19 @@ pub struct Cluster {
     /// The backend label when every endpoint belongs to one backend (so requests the proxy
     /// answers itself can still be attributed to it).
     pub backend: Option<Arc<str>>,
+    /// Active health checking, when configured.
+    pub health_check: Option<ActiveHealth>,
+}
+
+/// A cluster's active health checking: its validated spec, stats, and once started, the
+/// checker's "cluster has seen traffic" switch.
+#[derive(Debug)]
+pub struct ActiveHealth {
+    /// The validated checker configuration.
+    pub spec: Arc<HealthCheckSpec>,
+    /// `health_check.*` stats.
+    pub stats: Arc<HealthCheckStats>,
+    traffic: OnceLock<Arc<AtomicBool>>,
 }
 
 impl Cluster {
@@ -45,8 +62,21 @@ impl Cluster {
         if let Some(od) = &config.outlier_detection {
             od.validate()?;
         }
+        let health_check = config
+            .health_check
+            .as_ref()
+            .map(|hc| {
+                HealthCheckSpec::try_new(hc).map(|spec| ActiveHealth {
+                    spec: Arc::new(spec),
+                    stats: Arc::new(HealthCheckStats::default()),
+                    traffic: OnceLock::new(),
+                })
+            })
+            .transpose()
+            .map_err(|e| ConfigError::feature(&config.name, "healthCheck.active", e))?;
         let hosts = Arc::new(HostSet::new(&config.endpoints));
-        if config.active_health_checked {
+        if health_check.is_some() {
+            // Envoy adds every host of a health-checked cluster as /failed_active_hc.
             for i in 0..config.endpoints.len() {
                 hosts.set_health_flag(i, host_set::HealthFlag::FailedActiveHc, true);
             }
@@ -59,6 +89,7 @@ impl Cluster {
                 max_requests_per_connection: config.max_requests_per_connection.map(|n| n.get()),
                 idle_timeout: config.idle_timeout,
                 max_connection_duration: config.max_connection_duration,
+                tcp_keepalive: config.tcp_keepalive,
             },
             resources,
             stats: Arc::clone(&stats),
@@ -88,7 +119,47 @@ impl Cluster {
             pool,
             lb,
             outlier,
+            health_check,
         })
+    }
+
+    /// Starts the active health checker (when configured): transitions set or clear
+    /// `/failed_active_hc`, and every successful check returns an outlier-ejected host (§d.2).
+    /// `seed` drives the initial jitter. Returns the handle owning the probe tasks.
+    pub fn start_health_checks(&self, seed: u64) -> Option<HealthCheckerHandle> {
+        let hc = self.health_check.as_ref()?;
+        let addrs = self.hosts.hosts().iter().map(|h| h.endpoint.addr).collect();
+        let hosts = Arc::clone(&self.hosts);
+        let outlier = self.outlier.clone();
+        let name = Arc::clone(&self.name);
+        let handle = HealthChecker::spawn_with_success(
+            Arc::clone(&hc.spec),
+            addrs,
+            move |i, healthy| {
+                hosts.set_health_flag(i, host_set::HealthFlag::FailedActiveHc, !healthy);
+                tracing::info!(cluster = %name, host = i, healthy, "active health changed");
+            },
+            move |i| {
+                if let Some(od) = &outlier {
+                    od.uneject(i);
+                }
+            },
+            Arc::clone(&hc.stats),
+            seed,
+        );
+        // A restart (not done today) keeps the first switch; either flips the same way.
+        let _ = hc.traffic.set(handle.traffic_marker());
+        Some(handle)
+    }
+
+    /// Tells the health checker the cluster has seen traffic (its probes then run every
+    /// `interval` instead of `no_traffic_interval`). One relaxed load once set.
+    pub fn note_traffic(&self) {
+        if let Some(flag) = self.health_check.as_ref().and_then(|hc| hc.traffic.get())
+            && !flag.load(Ordering::Relaxed)
+        {
+            flag.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Circuit-breaker counters.
@@ -134,6 +205,16 @@ impl StatSource for Cluster {
         ];
         for (name, v) in table {
             f(scope, name, G, v);
+        }
+        if let Some(hc) = &self.health_check {
+            for (name, v) in hc.stats.snapshot() {
+                let kind = if name == "health_check.healthy" {
+                    G
+                } else {
+                    StatKind::Counter
+                };
+                f(scope, name, kind, u64::try_from(v).unwrap_or(0));
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use super::host_set::Host;
 use super::resources::{ClusterResources, ResourceGuard};
+use crate::proxy::config::TcpKeepalive;
 use crate::proxy::error::ProxyError;
 use crate::proxy::stats::ClusterStats;
 
@@ -39,6 +40,8 @@ pub struct PoolSettings {
     pub idle_timeout: Option<Duration>,
     /// `max_connection_duration`.
     pub max_connection_duration: Option<Duration>,
+    /// TCP keepalive of upstream sockets.
+    pub tcp_keepalive: Option<TcpKeepalive>,
 }
 
 /// What every host pool of a cluster shares.
@@ -223,6 +226,11 @@ async fn connect(
     };
     // Latency matters more than packet count for proxied requests.
     let _ = stream.set_nodelay(true);
+    if let Some(ka) = &ctx.settings.tcp_keepalive
+        && let Err(e) = apply_keepalive(&stream, ka)
+    {
+        tracing::debug!(%addr, error = %e, "cannot set upstream TCP keepalive");
+    }
     let (sender, conn) = http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|_| ProxyError::ConnectFailure)?;
@@ -242,6 +250,22 @@ async fn connect(
         reusable: false,
         reused: false,
     })
+}
+
+/// Turns on SO_KEEPALIVE with the configured probe count, idle time and interval (Envoy's
+/// `upstream_connection_options.tcp_keepalive`; unset values keep the OS defaults).
+pub(crate) fn apply_keepalive(stream: &TcpStream, ka: &TcpKeepalive) -> std::io::Result<()> {
+    let mut params = socket2::TcpKeepalive::new();
+    if let Some(idle) = ka.idle {
+        params = params.with_time(idle);
+    }
+    if let Some(interval) = ka.interval {
+        params = params.with_interval(interval);
+    }
+    if let Some(probes) = ka.probes {
+        params = params.with_retries(probes);
+    }
+    socket2::SockRef::from(stream).set_tcp_keepalive(&params)
 }
 
 /// Runs one upstream connection until it ends, closing it when idle or too old.

@@ -34,9 +34,23 @@ pub struct ClusterConfig {
     /// `loadBalancer.endpointOverride.extractFrom[].header`: headers naming preferred endpoints
     /// (`IP:Port[,IP:Port...]`); an available one is used, else the load balancer decides.
     pub endpoint_override_headers: Vec<http::HeaderName>,
-    /// Whether active health checking runs for this cluster. Envoy then starts every host as
-    /// `/failed_active_hc` until its first successful check.
-    pub active_health_checked: bool,
+    /// `healthCheck.active`: the active health checker of this cluster. Envoy then starts every
+    /// host as `/failed_active_hc` until its first successful check; the proxy starts serving
+    /// once the first round of checks finished (see [`crate::proxy::server`]).
+    pub health_check: Option<crate::proxy::health_check::HealthCheckConfig>,
+    /// `tcpKeepalive`: TCP keepalive of upstream sockets (`None` = OS defaults, keepalive off).
+    pub tcp_keepalive: Option<TcpKeepalive>,
+}
+
+/// `upstream_connection_options.tcp_keepalive`; unset fields keep the OS defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpKeepalive {
+    /// `keepalive_probes`: unanswered probes before the connection is dropped.
+    pub probes: Option<u32>,
+    /// `keepalive_time`: idle time before the first probe (whole seconds in Envoy).
+    pub idle: Option<Duration>,
+    /// `keepalive_interval`: time between probes (whole seconds in Envoy).
+    pub interval: Option<Duration>,
 }
 
 /// One upstream endpoint.
@@ -79,10 +93,7 @@ pub struct RetryBudget {
     min_retry_concurrency: u32,
 }
 
-/// The cluster's load-balancing policy.
-///
-/// Consistent hashing (Maglev) joins here as another variant once its table and hash policy land;
-/// `lb::LoadBalancer::new` is the single dispatch point to extend.
+/// The cluster's load-balancing policy; `lb::LoadBalancer::new` is the single dispatch point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LbPolicy {
     /// Weighted round robin.
@@ -94,6 +105,12 @@ pub enum LbPolicy {
     },
     /// Uniform random.
     Random,
+    /// `ConsistentHash`: Maglev over the usable hosts, keyed by the route's hash policy
+    /// ([`super::ForwardAction::hash_policy`]); a request without hash input picks at random.
+    ConsistentHash {
+        /// Maglev table size (prime, 2..=5000011; EG default 65537).
+        table_size: u64,
+    },
 }
 
 /// Slow start: a new host's weight ramps linearly over `window` from 10 %.
@@ -188,7 +205,8 @@ impl ClusterConfig {
             slow_start: None,
             outlier_detection: None,
             panic_threshold: Percent(50),
-            active_health_checked: false,
+            health_check: None,
+            tcp_keepalive: None,
             endpoint_override_headers: Vec::new(),
         }
     }
@@ -231,6 +249,18 @@ impl LbPolicy {
             });
         }
         Ok(LbPolicy::LeastRequest { choice_count })
+    }
+
+    /// ConsistentHash (Maglev) with a validated table size (prime within 2..=5000011).
+    pub fn consistent_hash(table_size: u64) -> Result<Self, ConfigError> {
+        use crate::proxy::lb::maglev::{MAX_TABLE_SIZE, is_prime};
+        if !(2..=MAX_TABLE_SIZE).contains(&table_size) || !is_prime(table_size) {
+            return Err(ConfigError::OutOfRange {
+                field: "loadBalancer.consistentHash.tableSize",
+                message: format!("{table_size} is not a prime within 2..=5000011"),
+            });
+        }
+        Ok(LbPolicy::ConsistentHash { table_size })
     }
 }
 

@@ -24,12 +24,20 @@
 //! | `loadBalancer.endpointOverride.extractFrom[].header` | [`ClusterConfig::endpoint_override_headers`] |
 //! | `healthCheck.panicThreshold` | [`ClusterConfig::panic_threshold`] |
 //! | `healthCheck.passive.*` | [`ClusterConfig::outlier_detection`] ([`OutlierDetectionConfig`]; `maxEjectionPercent: 0` stays 10) |
-//! | `healthCheck.active` present | [`ClusterConfig::active_health_checked`] (hosts start failed) |
+//! | `healthCheck.active` | [`ClusterConfig::health_check`] (hosts start failed; the proxy waits for the first round) |
+//! | `loadBalancer.consistentHash` | [`LbPolicy::ConsistentHash`] (`tableSize`) + [`ForwardAction::hash_policy`] (inputs) |
+//! | `tcpKeepalive` | [`ClusterConfig::tcp_keepalive`] |
+//! | `connection.bufferLimit` | not enforced |
+//! | `faultInjection` | [`RouteConfig::fault`] |
+//! | `rateLimit.local` / `rateLimit.global` | [`RouteConfig::local_rate_limit`] / [`RouteConfig::global_rate_limit`] |
+//! | `requestBuffer.limit` | [`RouteConfig::request_buffer_limit`] |
+//! | `responseOverride` | [`RouteConfig::response_overrides`] ([`ResponseOverrideRule`]) |
 //! | HTTPRoute rule backendRefs | [`ForwardAction::backends`] and one [`ClusterConfig`] per rule |
 //! | Backend `fallback: true` | [`Endpoint::priority`] 1 |
 //! | a failed translation | [`RouteAction::DirectResponse`] with 500 |
 
 mod cluster;
+mod response_override;
 mod route;
 #[cfg(test)]
 mod tests;
@@ -38,7 +46,11 @@ use std::collections::HashSet;
 
 pub use cluster::{
     CircuitBreakerThresholds, ClusterConfig, Endpoint, FailurePercentage, LbPolicy,
-    OutlierDetectionConfig, RetryBudget, SlowStart, SuccessRate,
+    OutlierDetectionConfig, RetryBudget, SlowStart, SuccessRate, TcpKeepalive,
+};
+pub use response_override::{
+    HeaderValueMatch, OverrideAction, OverrideRedirect, OverrideResponse, OverrideSource,
+    ResponseHeaderMatch, ResponseOverrideRule, StatusCodeMatch,
 };
 pub use route::{
     ForwardAction, HeaderMatch, Hostname, PathMatch, QueryParamMatch, RetryBackoff, RetryOn,
@@ -107,6 +119,16 @@ pub enum ConfigError {
     /// Invalid header name or value in a matcher.
     #[error("invalid header name {0:?}")]
     HeaderName(String),
+    /// A feature block (health check, hash policy, fault, rate limit...) failed validation.
+    #[error("{object}: {feature}: {message}")]
+    Feature {
+        /// The route or cluster name.
+        object: String,
+        /// The feature, e.g. `healthCheck.active`.
+        feature: &'static str,
+        /// The feature's own validation message.
+        message: String,
+    },
 }
 
 impl Percent {
@@ -128,6 +150,17 @@ impl Percent {
     /// The value as an integer 0..=100.
     pub fn get(self) -> u32 {
         u32::from(self.0)
+    }
+}
+
+impl ConfigError {
+    /// A feature validation error of `object` (a route or cluster name).
+    pub fn feature(object: &str, feature: &'static str, e: impl std::fmt::Display) -> Self {
+        ConfigError::Feature {
+            object: object.to_string(),
+            feature,
+            message: e.to_string(),
+        }
     }
 }
 

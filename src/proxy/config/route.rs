@@ -21,6 +21,17 @@ pub struct RouteConfig {
     pub matches: RouteMatch,
     /// What to do with a matching request.
     pub action: RouteAction,
+    /// `faultInjection`: Envoy's fault filter for this route (`None` = off).
+    pub fault: Option<crate::proxy::fault::FaultConfig>,
+    /// `rateLimit.local`: this route's token buckets (`None` = no limiter, no headers).
+    pub local_rate_limit: Option<crate::proxy::rate_limit::LocalRateLimitConfig>,
+    /// `rateLimit.global`: rules counted by the proxy's one in-process rate-limit service;
+    /// non-shared rules count per route (keyed by [`RouteConfig::name`]), shared ones per policy.
+    pub global_rate_limit: Option<crate::proxy::rate_limit::GlobalRateLimitConfig>,
+    /// `requestBuffer.limit` in bytes: the request body is buffered and a larger one gets 413.
+    pub request_buffer_limit: Option<u64>,
+    /// `responseOverride`: rules applied to the final response; the first match wins.
+    pub response_overrides: Vec<super::ResponseOverrideRule>,
 }
 
 /// The Gateway API route that produced an Envoy route.
@@ -125,6 +136,8 @@ pub struct ForwardAction {
     pub idle_timeout: Option<Duration>,
     /// Route max_stream_duration (`None` = unlimited).
     pub max_stream_duration: Option<Duration>,
+    /// Route `hash_policy` for consistent-hash clusters (`loadBalancer.consistentHash`).
+    pub hash_policy: Option<crate::proxy::lb::hash::HashPolicyConfig>,
 }
 
 /// One weighted backend of a route.
@@ -187,6 +200,29 @@ pub struct RetryOn {
 pub struct RetryBackoff {
     base: Duration,
     max: Duration,
+}
+
+impl RouteConfig {
+    /// A route with no per-route features (no fault, rate limit, buffer limit or overrides).
+    pub fn new(
+        name: impl Into<String>,
+        source: RouteSource,
+        matches: RouteMatch,
+        action: RouteAction,
+    ) -> Self {
+        RouteConfig {
+            name: name.into(),
+            source,
+            hostnames: Vec::new(),
+            matches,
+            action,
+            fault: None,
+            local_rate_limit: None,
+            global_rate_limit: None,
+            request_buffer_limit: None,
+            response_overrides: Vec::new(),
+        }
+    }
 }
 
 impl Hostname {
@@ -273,6 +309,7 @@ impl ForwardAction {
             retry: None,
             idle_timeout: Some(Duration::from_secs(3600)),
             max_stream_duration: None,
+            hash_policy: None,
         }
     }
 }

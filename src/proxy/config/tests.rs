@@ -22,6 +22,11 @@ fn route(name: &str, cluster: &str) -> RouteConfig {
         hostnames: vec![],
         matches: RouteMatch::default(),
         action: RouteAction::Forward(ForwardAction::to_cluster(cluster)),
+        fault: None,
+        local_rate_limit: None,
+        global_rate_limit: None,
+        request_buffer_limit: None,
+        response_overrides: Vec::new(),
     }
 }
 

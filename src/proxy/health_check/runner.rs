@@ -38,6 +38,9 @@ pub struct HealthCheckStats {
     pub healthy: AtomicI64,
 }
 
+/// Called with a host index after every successful probe.
+type SuccessFn = Arc<dyn Fn(usize) + Send + Sync>;
+
 /// Starts the per-host probe tasks (see [`HealthChecker::spawn`]).
 #[derive(Debug)]
 pub struct HealthChecker;
@@ -66,10 +69,28 @@ impl HealthChecker {
     where
         F: Fn(usize, bool) + Send + Sync + 'static,
     {
-        Self::spawn_with(
+        Self::spawn_with_success(spec, hosts, on_transition, |_| {}, stats, seed)
+    }
+
+    /// Like [`HealthChecker::spawn`], also calling `on_success(index)` after every successful
+    /// probe (Envoy un-ejects an outlier-ejected host on each successful check, §d.2).
+    pub fn spawn_with_success<F, S>(
+        spec: Arc<HealthCheckSpec>,
+        hosts: Vec<SocketAddr>,
+        on_transition: F,
+        on_success: S,
+        stats: Arc<HealthCheckStats>,
+        seed: u64,
+    ) -> HealthCheckerHandle
+    where
+        F: Fn(usize, bool) + Send + Sync + 'static,
+        S: Fn(usize) + Send + Sync + 'static,
+    {
+        Self::spawn_inner(
             spec,
             hosts,
             on_transition,
+            Arc::new(on_success),
             stats,
             seed,
             |spec: Arc<HealthCheckSpec>, addr| async move { probe(&spec, addr).await },
@@ -77,10 +98,36 @@ impl HealthChecker {
     }
 
     /// Like [`HealthChecker::spawn`] with another prober (tests drive the schedule without sockets).
+    #[cfg(test)]
     pub(crate) fn spawn_with<F, P, Fut>(
         spec: Arc<HealthCheckSpec>,
         hosts: Vec<SocketAddr>,
         on_transition: F,
+        stats: Arc<HealthCheckStats>,
+        seed: u64,
+        prober: P,
+    ) -> HealthCheckerHandle
+    where
+        F: Fn(usize, bool) + Send + Sync + 'static,
+        P: Fn(Arc<HealthCheckSpec>, SocketAddr) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ProbeResult> + Send + 'static,
+    {
+        Self::spawn_inner(
+            spec,
+            hosts,
+            on_transition,
+            Arc::new(|_| {}),
+            stats,
+            seed,
+            prober,
+        )
+    }
+
+    fn spawn_inner<F, P, Fut>(
+        spec: Arc<HealthCheckSpec>,
+        hosts: Vec<SocketAddr>,
+        on_transition: F,
+        on_success: SuccessFn,
         stats: Arc<HealthCheckStats>,
         seed: u64,
         prober: P,
@@ -115,6 +162,7 @@ impl HealthChecker {
                     stats: stats.clone(),
                     traffic: traffic.clone(),
                     on_transition: on_transition.clone(),
+                    on_success: on_success.clone(),
                     first_tx: first_tx.clone(),
                     prober: prober.clone(),
                 };
@@ -134,6 +182,12 @@ impl HealthCheckerHandle {
     /// The cluster has seen traffic: later probes use `interval` instead of `no_traffic_interval`.
     pub fn mark_traffic(&self) {
         self.traffic.store(true, Ordering::Relaxed);
+    }
+
+    /// A handle to [`HealthCheckerHandle::mark_traffic`] that outlives no task: the request
+    /// path keeps it and flips it once.
+    pub fn traffic_marker(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.traffic)
     }
 
     /// Resolves once every host has had its first probe result (Envoy's cluster warming waits
@@ -182,6 +236,7 @@ struct HostTask<F, P> {
     stats: Arc<HealthCheckStats>,
     traffic: Arc<AtomicBool>,
     on_transition: Arc<F>,
+    on_success: SuccessFn,
     first_tx: Arc<watch::Sender<usize>>,
     prober: Arc<P>,
 }
@@ -204,6 +259,7 @@ where
             match result {
                 ProbeResult::Success => {
                     self.stats.success.fetch_add(1, Ordering::Relaxed);
+                    (self.on_success)(self.index);
                 }
                 failure => {
                     self.stats.failure.fetch_add(1, Ordering::Relaxed);

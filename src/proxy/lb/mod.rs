@@ -8,11 +8,13 @@
 //!
 //! [`override_host`] runs before all of this when the cluster has endpoint-override headers.
 //!
-//! Adding a policy (Maglev consistent hashing is next) means: a variant of
-//! [`crate::proxy::config::LbPolicy`], a variant of `Policy` below built in
-//! [`LoadBalancer::new`], an arm in `Policy::pick`, and — for hashing — the request's hash
-//! passed in through [`PickContext`].
+//! Consistent hashing (Maglev) takes the request's hash from [`PickContext::hash`] (computed
+//! by the pipeline from the route's hash policy); without one it picks at random.
+//!
+//! Adding a policy means: a variant of [`crate::proxy::config::LbPolicy`], a variant of
+//! `Policy` below built in [`LoadBalancer::new`], and an arm in `Policy::pick`.
 
+mod consistent_hash;
 pub mod hash;
 mod least_request;
 pub mod maglev;
@@ -22,6 +24,7 @@ mod weighted;
 use std::sync::Arc;
 use std::time::Duration;
 
+use self::consistent_hash::ConsistentHash;
 use self::least_request::LeastRequest;
 use self::round_robin::RoundRobin;
 use crate::proxy::cluster::host_set::{Host, HostSet, PriorityLevel};
@@ -52,6 +55,8 @@ pub struct LoadBalancer {
 pub struct PickContext<'a> {
     /// Hosts already tried by earlier attempts of this request (`previous_hosts`).
     pub previous_hosts: &'a [usize],
+    /// The request's hash for consistent hashing (`None`: no hash input, pick at random).
+    pub hash: Option<u64>,
 }
 
 /// What the policy sees: candidate hosts and how to weigh them.
@@ -69,6 +74,7 @@ enum Policy {
     RoundRobin(RoundRobin),
     LeastRequest(LeastRequest),
     Random,
+    ConsistentHash(ConsistentHash),
 }
 
 impl LoadBalancer {
@@ -88,6 +94,9 @@ impl LoadBalancer {
                 Policy::LeastRequest(LeastRequest::new(n, choice_count))
             }
             LbPolicy::Random => Policy::Random,
+            LbPolicy::ConsistentHash { table_size } => {
+                Policy::ConsistentHash(ConsistentHash::new(table_size))
+            }
         };
         LoadBalancer {
             policy,
@@ -127,14 +136,19 @@ impl LoadBalancer {
             hosts: hosts.hosts(),
             weight: &weight,
         };
-        let mut pick = self.policy.pick(&candidates, &self.rng);
-        for _ in 0..HOST_SELECTION_RETRY_MAX_ATTEMPTS {
+        let mut pick = self.policy.pick(&candidates, &self.rng, ctx.hash, 0);
+        for attempt in 1..=HOST_SELECTION_RETRY_MAX_ATTEMPTS as u32 {
             if !ctx.previous_hosts.contains(&pick) {
                 break;
             }
-            pick = self.policy.pick(&candidates, &self.rng);
+            pick = self.policy.pick(&candidates, &self.rng, ctx.hash, attempt);
         }
         Some(pick)
+    }
+
+    /// Whether the policy hashes requests (so the pipeline computes the route's hash).
+    pub fn uses_hash(&self) -> bool {
+        matches!(self.policy, Policy::ConsistentHash(_))
     }
 
     /// Envoy's priority load: each level's health is `min(100, 1.4 × healthy %)` (the default
@@ -219,11 +233,15 @@ pub fn slow_start_factor(elapsed: Duration, window: Duration) -> f64 {
 }
 
 impl Policy {
-    fn pick(&self, c: &Candidates<'_>, rng: &SharedRng) -> usize {
+    /// One pick; `attempt` is the host-selection retry (it perturbs the hash).
+    fn pick(&self, c: &Candidates<'_>, rng: &SharedRng, hash: Option<u64>, attempt: u32) -> usize {
         match self {
             Policy::RoundRobin(rr) => rr.pick(c),
             Policy::LeastRequest(lr) => lr.pick(c, rng),
             Policy::Random => random_pick(c, rng),
+            Policy::ConsistentHash(ch) => hash
+                .and_then(|h| ch.pick(c, h, attempt))
+                .unwrap_or_else(|| random_pick(c, rng)),
         }
     }
 }

@@ -146,6 +146,7 @@ fn previous_hosts_are_avoided_when_possible() {
     let stats = ClusterStats::default();
     let ctx = PickContext {
         previous_hosts: &[0, 1],
+        hash: None,
     };
     let hits = (0..100)
         .filter(|_| lb.choose(&hosts, &stats, ctx) == Some(2))
@@ -160,7 +161,8 @@ fn previous_hosts_are_avoided_when_possible() {
             &one,
             &stats,
             PickContext {
-                previous_hosts: &[0]
+                previous_hosts: &[0],
+                hash: None,
             }
         ),
         Some(0)
@@ -258,4 +260,42 @@ fn endpoint_override_prefers_named_healthy_hosts() {
         override_host(&names, &http::HeaderMap::new(), &hosts, &[]),
         None
     );
+}
+
+#[test]
+fn consistent_hash_is_sticky_and_follows_the_usable_set() {
+    let (cfg, hosts) = cluster(&[1, 1, 1], LbPolicy::ConsistentHash { table_size: 65_537 });
+    let lb = LoadBalancer::new(&cfg, rng());
+    let stats = ClusterStats::default();
+    let pick = |h: u64| {
+        lb.choose(
+            &hosts,
+            &stats,
+            PickContext {
+                previous_hosts: &[],
+                hash: Some(h),
+            },
+        )
+    };
+    let first: Vec<_> = (0..64u64).map(|h| pick(h * 7919)).collect();
+    let again: Vec<_> = (0..64u64).map(|h| pick(h * 7919)).collect();
+    assert_eq!(first, again);
+    let distinct: std::collections::HashSet<_> = first.iter().collect();
+    assert_eq!(distinct.len(), 3, "64 hashes should reach all 3 hosts");
+    // Host 1 leaves the usable set: its keys move, the others stay.
+    hosts.set_health_flag(
+        1,
+        crate::proxy::cluster::host_set::HealthFlag::FailedActiveHc,
+        true,
+    );
+    let after: Vec<_> = (0..64u64).map(|h| pick(h * 7919)).collect();
+    for (b, a) in first.iter().zip(&after) {
+        assert_ne!(*a, Some(1));
+        if *b != Some(1) {
+            assert_eq!(a, b);
+        }
+    }
+    // No hash input: a random pick among usable hosts.
+    let none = lb.choose(&hosts, &stats, PickContext::default());
+    assert!(matches!(none, Some(0 | 2)));
 }

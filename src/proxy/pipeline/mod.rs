@@ -4,11 +4,13 @@
 //! request ─▶ x-request-id ─▶ route match ──(none)──▶ 404 NR
 //!                               │ direct response ─▶ configured reply
 //!                               ▼
-//!                          fault hook (delay DI, abort FI)
+//!                          fault (route.fault: delay DI, abort FI)
 //!                               ▼
-//!                          rate-limit hook (429 RL)
+//!                          buffer request body (route.request_buffer_limit: 413)
 //!                               ▼
-//!                          weighted cluster ─▶ buffer request body
+//!                          local rate limit ─▶ global rate limit (429 RL)
+//!                               ▼
+//!                          weighted cluster ─▶ request hash (consistent hash; may set a cookie)
 //!                               ▼            ┌───────────── route timeout / max stream duration ──────────────┐
 //!                          ┌─▶ pick host: health, panic, previous_hosts (503 UH)                             │
 //!                          │   pool: idle / connect (503 UF) / pending (503 UO)                               │
@@ -19,17 +21,22 @@
 //!                               ▼                                                                           ─┘
 //!                          response (body streamed; route timeout still runs) or local reply
 //!                               ▼
+//!                          response override (route.response_overrides: first match wins)
+//!                               ▼
 //!                          access log + stats when the body ends
 //! ```
 //!
-//! Envoy resolves the route before any HTTP filter runs, and both the fault filter and the local
-//! rate limiter read the matched route's configuration; Envoy Gateway orders the fault filter
-//! before the rate limiter. Hence route match → fault → rate limit → router.
+//! Envoy resolves the route before any HTTP filter runs, and every filter reads the matched
+//! route's configuration. Envoy Gateway orders its filters fault → buffer → local rate limit →
+//! global rate limit → custom response → router, which is the order above. The body is always
+//! buffered whole (retries resend it); a route's buffer limit only adds the size check.
+//! Every feature is built per route from its [`RouteConfig`](super::config::RouteConfig) by
+//! [`features`]; a route without one pays a single `None` branch.
 
 mod body;
 mod exchange;
+mod features;
 mod headers;
-mod hooks;
 #[cfg(test)]
 mod tests;
 
@@ -47,17 +54,20 @@ use tokio::time::Instant;
 
 pub use self::body::{BodyEnd, BodyError, ProxyBody};
 use self::exchange::Exchange;
-pub use self::hooks::{FaultDecision, FaultHook, Hooks, RateLimitDecision, RateLimitHook};
+pub use self::features::PAYLOAD_TOO_LARGE_BODY;
+use self::features::{FeatureStats, RouteFeatures};
 use super::access_log::{AccessLogEntry, AccessLogSink};
 use super::cluster::Cluster;
 use super::cluster::host_set::{ActiveRequest, Host};
 use super::cluster::outlier::Outcome;
 use super::cluster::pool::{self, Lease};
 use super::cluster::resources::ResourceGuard;
-use super::config::{ForwardAction, ListenerConfig, RouteAction};
+use super::config::{ConfigError, ForwardAction, ListenerConfig, OverrideAction, RouteAction};
 use super::error::{LocalReply, ProxyError};
 use super::flags::{ResponseFlag, ResponseFlags};
+use super::lb::hash::HashOutcome;
 use super::lb::{PickContext, override_host};
+use super::rate_limit::GlobalRateLimiter;
 use super::retry::{AttemptResult, RetryDecision, RetryState};
 use super::rng::SharedRng;
 use super::router::Router;
@@ -67,8 +77,8 @@ use super::timeout::RouteTimers;
 /// What every listener's pipeline shares.
 #[derive(Clone)]
 pub struct Shared {
-    /// Fault and rate-limit hooks.
-    pub hooks: Hooks,
+    /// The in-process global rate-limit service, one per proxy.
+    pub global_rate_limit: Arc<GlobalRateLimiter>,
     /// Where access log entries go.
     pub sink: Arc<dyn AccessLogSink>,
     /// Weighted-cluster choice and retry jitter.
@@ -82,6 +92,8 @@ pub struct Shared {
 /// The request path of one listener.
 pub struct Pipeline {
     listener: Arc<str>,
+    /// The listener's bound address (a generated hash cookie's value uses it).
+    local: SocketAddr,
     router: Router,
     /// Per route (same index as the router's routes): its names and weighted clusters.
     targets: Vec<RouteTargets>,
@@ -93,6 +105,7 @@ struct RouteTargets {
     name: Arc<str>,
     clusters: Vec<(Arc<Cluster>, u32)>,
     total_weight: u64,
+    features: Arc<RouteFeatures>,
 }
 
 /// A successful upstream attempt: headers received, body still to stream.
@@ -103,13 +116,15 @@ struct Upstream {
 }
 
 impl Pipeline {
-    /// Builds the pipeline of `listener`; `cluster` resolves route backends by name.
+    /// Builds the pipeline of `listener` bound at `local`; `cluster` resolves route backends by
+    /// name. Fails when a route's feature configuration is invalid.
     pub fn new(
         listener: &ListenerConfig,
+        local: SocketAddr,
         cluster: impl Fn(&str) -> Option<Arc<Cluster>>,
         shared: Shared,
         stats: Arc<ListenerStats>,
-    ) -> Self {
+    ) -> Result<Self, ConfigError> {
         let router = Router::new(listener.routes.clone());
         let targets = router
             .routes()
@@ -124,19 +139,35 @@ impl Pipeline {
                     RouteAction::DirectResponse { .. } => Vec::new(),
                 };
                 let total_weight = clusters.iter().map(|(_, w)| u64::from(*w)).sum();
-                RouteTargets {
+                Ok(RouteTargets {
                     name: Arc::from(r.name.as_str()),
                     clusters,
                     total_weight,
-                }
+                    features: Arc::new(RouteFeatures::try_new(r)?),
+                })
             })
-            .collect();
-        Pipeline {
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(Pipeline {
             listener: Arc::from(listener.name.as_str()),
+            local,
             router,
             targets,
             shared,
             stats,
+        })
+    }
+
+    /// The stats of this listener's route features, for the `/stats` registry.
+    pub(crate) fn feature_stats(&self) -> FeatureStats {
+        FeatureStats {
+            routes: self
+                .targets
+                .iter()
+                .map(|t| {
+                    let cluster = t.clusters.first().map(|(c, _)| c.config.name.clone());
+                    (self.listener.to_string(), cluster, Arc::clone(&t.features))
+                })
+                .collect(),
         }
     }
 
@@ -181,71 +212,94 @@ impl Pipeline {
         // Route match.
         let Some(index) = self.router.route_index(&parts) else {
             self.stats.stats.no_route.inc();
-            return self.reply(x, ProxyError::NoRoute.local_reply());
+            return self.reply(x, ProxyError::NoRoute.local_reply(), None);
         };
         let route = &self.router.routes()[index];
         let targets = &self.targets[index];
+        let features = &*targets.features;
+        let ov = Some((features, &parts));
         x.entry.route = Some(Arc::clone(&targets.name));
         let action = match &route.action {
             RouteAction::DirectResponse { status, body } => {
                 self.stats.stats.rq_direct_response.inc();
-                return self.reply(x, LocalReply::new(*status, body.clone()));
+                return self.reply(x, LocalReply::new(*status, body.clone()), ov);
             }
             RouteAction::Forward(f) => f,
         };
 
         // Fault injection (delay, then abort).
-        if let Some(fault) = &self.shared.hooks.fault {
-            let decision = fault.decide(route, &parts);
-            if let Some(delay) = decision.delay {
+        if let Some(fault) = features.fault(&parts, &self.shared.rng) {
+            if let Some(delay) = fault.delay {
                 x.entry.response_flags.insert(ResponseFlag::DelayInjected);
                 tokio::time::sleep(delay).await;
             }
-            if let Some(mut abort) = decision.abort {
-                abort.flag = Some(ResponseFlag::FaultInjected);
-                return self.reply(x, abort);
+            if let Some(abort) = fault.abort {
+                return self.reply(x, abort, ov);
             }
         }
 
-        // Rate limiting.
+        // The request is buffered whole: retries resend it, and Envoy's route timeout starts
+        // once the downstream request is complete. A buffer limit turns an oversized body
+        // into Envoy's 413 (no response flag: Envoy sets none for it).
+        let body = match read_body(body, features.buffer_limit).await {
+            Ok(b) => b,
+            Err(BodyRead::TooLarge) => {
+                let reply = LocalReply::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Bytes::from_static(PAYLOAD_TOO_LARGE_BODY.as_bytes()),
+                );
+                return self.reply(x, reply, ov);
+            }
+            Err(BodyRead::Failed) => {
+                x.entry
+                    .response_flags
+                    .insert(ResponseFlag::DownstreamConnectionTermination);
+                let reply = LocalReply::new(StatusCode::BAD_REQUEST, Bytes::new());
+                return self.reply(x, reply, ov);
+            }
+        };
+
+        // Rate limiting: local buckets, then the global service.
         let mut extra_headers = None;
-        if let Some(limiter) = &self.shared.hooks.rate_limit {
-            match limiter.check(route, &parts, peer) {
-                RateLimitDecision::Limit(mut reply) => {
-                    reply.flag = Some(ResponseFlag::RateLimited);
-                    return self.reply(x, reply);
-                }
-                RateLimitDecision::Allow(h) if !h.is_empty() => extra_headers = Some(h),
-                RateLimitDecision::Allow(_) => {}
+        if features.local_rate_limit.is_some() || features.global_rate_limit.is_some() {
+            match features.rate_limit(&self.shared.global_rate_limit, &targets.name, &parts, peer) {
+                Ok(h) => extra_headers = h,
+                Err(reply) => return self.reply(x, reply, ov),
             }
         }
 
         // Weighted cluster (Gateway API: all weights 0 → 500).
         let Some(cluster) = self.pick_cluster(targets) else {
-            return self.reply(
-                x,
-                LocalReply::new(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new()),
-            );
+            let reply = LocalReply::new(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new());
+            return self.reply(x, reply, ov);
         };
         x.entry.cluster = Some(Arc::clone(&cluster.name));
         x.entry.backend = cluster.backend.clone();
         x.cluster = Some(Arc::clone(&cluster));
+        cluster.note_traffic();
 
-        // The request is buffered whole: retries resend it, and Envoy's route timeout starts
-        // once the downstream request is complete.
-        let body = match body.collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e) => {
-                tracing::debug!(error = %e, "downstream request body failed");
-                x.entry
-                    .response_flags
-                    .insert(ResponseFlag::DownstreamConnectionTermination);
-                return self.reply(x, LocalReply::new(StatusCode::BAD_REQUEST, Bytes::new()));
+        // The request hash, only for hashing load balancers (as Envoy asks for it).
+        let mut hash = None;
+        if let Some(policy) = &features.hash
+            && cluster.lb.uses_hash()
+        {
+            match policy.hash(&parts, peer, self.local) {
+                HashOutcome::Hash(h) => hash = Some(h),
+                HashOutcome::None => {}
+                HashOutcome::GenerateCookie {
+                    hash: h,
+                    set_cookie,
+                } => {
+                    hash = Some(h);
+                    extra_headers
+                        .get_or_insert_with(http::HeaderMap::new)
+                        .append(http::header::SET_COOKIE, set_cookie);
+                }
             }
-        };
+        }
 
         let timers = RouteTimers::start(action, Instant::now());
-        let forwarded = self.forward(&cluster, action, &parts, &body, peer, &mut x);
+        let forwarded = self.forward(&cluster, action, &parts, &body, peer, hash, &mut x);
         let result = match timers.headers {
             Some((at, e)) => tokio::time::timeout_at(at, forwarded)
                 .await
@@ -253,7 +307,7 @@ impl Pipeline {
             None => forwarded.await,
         };
         match result {
-            Ok(up) => self.respond(x, up, timers, extra_headers),
+            Ok(up) => self.respond(x, up, timers, extra_headers, features, &parts),
             Err(e) => {
                 match e {
                     ProxyError::RouteTimeout => cluster.stats.upstream_rq_timeout.inc(),
@@ -270,7 +324,7 @@ impl Pipeline {
                 ) {
                     x.abandon_attempt(e);
                 }
-                self.reply(x, e.local_reply())
+                self.reply(x, e.local_reply(), ov)
             }
         }
     }
@@ -283,6 +337,7 @@ impl Pipeline {
         parts: &Parts,
         body: &Bytes,
         peer: SocketAddr,
+        hash: Option<u64>,
         x: &mut Exchange,
     ) -> Result<Upstream, ProxyError> {
         let stats = &cluster.stats;
@@ -294,6 +349,7 @@ impl Pipeline {
         loop {
             let ctx = PickContext {
                 previous_hosts: &previous_hosts,
+                hash,
             };
             let preferred = override_host(
                 &cluster.config.endpoint_override_headers,
@@ -471,13 +527,15 @@ impl Pipeline {
         }
     }
 
-    /// Streams an upstream response downstream.
+    /// Streams an upstream response downstream (after a matching response override).
     fn respond(
         &self,
         mut x: Exchange,
         up: Upstream,
         timers: RouteTimers,
         extra_headers: Option<http::HeaderMap>,
+        features: &RouteFeatures,
+        request: &Parts,
     ) -> Response<ProxyBody> {
         let Upstream {
             response,
@@ -493,30 +551,79 @@ impl Pipeline {
         if let Some(extra) = extra_headers {
             parts.headers.extend(extra);
         }
-        x.entry.status = status;
-        x.lease = Some(lease);
         x.attempt = Some(attempt);
-        Response::from_parts(
-            parts,
-            ProxyBody::upstream(incoming, timers.body, timers.body_idle, x),
-        )
+        let mut new_body = None;
+        if !features.overrides.is_empty() {
+            match features.override_for(status, &parts.headers, false) {
+                None => {}
+                Some(OverrideAction::Response(r)) => {
+                    new_body = features::apply_response(r, &mut parts.status, &mut parts.headers);
+                }
+                Some(OverrideAction::Redirect(r)) => {
+                    // The upstream body is not read: its connection closes with the lease.
+                    drop((lease, incoming));
+                    let reply = features::redirect_reply(r, request);
+                    return self.reply(x, reply, None);
+                }
+            }
+        }
+        x.entry.status = parts.status.as_u16();
+        match new_body {
+            Some(body) => {
+                // The upstream body is replaced unread: its connection closes with the lease.
+                drop((lease, incoming));
+                Response::from_parts(parts, ProxyBody::full(body, x))
+            }
+            None => {
+                x.lease = Some(lease);
+                Response::from_parts(
+                    parts,
+                    ProxyBody::upstream(incoming, timers.body, timers.body_idle, x),
+                )
+            }
+        }
     }
 
-    /// Sends a reply generated by the proxy.
-    fn reply(&self, mut x: Exchange, reply: LocalReply) -> Response<ProxyBody> {
+    /// Sends a reply generated by the proxy; `ov` (the route's features and the request) lets
+    /// a response override rewrite it.
+    fn reply(
+        &self,
+        mut x: Exchange,
+        mut reply: LocalReply,
+        ov: Option<(&RouteFeatures, &Parts)>,
+    ) -> Response<ProxyBody> {
         if let Some(flag) = reply.flag {
             x.entry.response_flags.insert(flag);
         }
-        x.entry.status = reply.status.as_u16();
         // Envoy's router charges its own replies to the cluster's response-code stats.
         if let Some(c) = &x.cluster {
-            c.stats.count_status(x.entry.status);
+            c.stats.count_status(reply.status.as_u16());
         }
+        if let Some((features, request)) = ov
+            && !features.overrides.is_empty()
+        {
+            match features.override_for(reply.status.as_u16(), &reply.headers, true) {
+                None => {}
+                Some(OverrideAction::Response(r)) => {
+                    if let Some(body) =
+                        features::apply_response(r, &mut reply.status, &mut reply.headers)
+                    {
+                        reply.body = body;
+                    }
+                }
+                Some(OverrideAction::Redirect(r)) => {
+                    let flag = reply.flag;
+                    reply = features::redirect_reply(r, request);
+                    reply.flag = flag;
+                }
+            }
+        }
+        x.entry.status = reply.status.as_u16();
         let mut response = Response::new(());
         *response.status_mut() = reply.status;
         let h = response.headers_mut();
         h.extend(reply.headers);
-        if !reply.body.is_empty() {
+        if !reply.body.is_empty() && !h.contains_key(http::header::CONTENT_TYPE) {
             h.insert(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain"),
@@ -535,6 +642,40 @@ impl Pipeline {
         h.insert(http::header::SERVER, HeaderValue::from_static("envoy"));
         response.map(|()| ProxyBody::full(reply.body, x))
     }
+}
+
+/// Why the request body could not be buffered.
+enum BodyRead {
+    /// Larger than the route's buffer limit.
+    TooLarge,
+    /// The downstream body failed (the client went away or sent garbage).
+    Failed,
+}
+
+/// Buffers the whole request body, stopping as soon as it exceeds `limit`.
+async fn read_body<B>(body: B, limit: Option<u64>) -> Result<Bytes, BodyRead>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    let failed = |e: B::Error| {
+        tracing::debug!(error = %e, "downstream request body failed");
+        BodyRead::Failed
+    };
+    let Some(limit) = limit else {
+        return body.collect().await.map(|c| c.to_bytes()).map_err(failed);
+    };
+    let mut body = std::pin::pin!(body);
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.map_err(failed)?.into_data() {
+            if (buf.len() + data.len()) as u64 > limit {
+                return Err(BodyRead::TooLarge);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
 }
 
 /// What a successful attempt holds.

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -14,15 +13,13 @@ use crate::proxy::config::{
     OutlierDetectionConfig, Percent, ProxyConfig, RetryOn, RetryPolicy, RouteAction, RouteConfig,
     RouteMatch, RouteSource,
 };
-use crate::proxy::error::LocalReply;
-use crate::proxy::pipeline::{FaultDecision, FaultHook};
 use crate::proxy::testing::{Backend, Behavior, get, get_h2c, refused_addr};
 use crate::proxy::{Proxy, ProxyHandle};
 
-const LISTENER: &str = "default/eg/http";
-const CLUSTER: &str = "httproute/default/x/rule/0";
+pub(super) const LISTENER: &str = "default/eg/http";
+pub(super) const CLUSTER: &str = "httproute/default/x/rule/0";
 
-fn cluster(addrs: &[SocketAddr]) -> ClusterConfig {
+pub(super) fn cluster(addrs: &[SocketAddr]) -> ClusterConfig {
     let eps = addrs
         .iter()
         .enumerate()
@@ -33,62 +30,58 @@ fn cluster(addrs: &[SocketAddr]) -> ClusterConfig {
     c
 }
 
-fn route(action: ForwardAction) -> RouteConfig {
-    RouteConfig {
-        name: "httproute/default/x/rule/0/match/0".into(),
-        source: RouteSource {
-            kind: "HTTPRoute".into(),
-            namespace: "default".into(),
-            name: "x".into(),
-            rule: 0,
-            rule_name: None,
-        },
-        hostnames: vec![],
-        matches: RouteMatch::default(),
-        action: RouteAction::Forward(action),
-    }
+pub(super) const ROUTE: &str = "httproute/default/x/rule/0/match/0";
+
+pub(super) fn route(action: ForwardAction) -> RouteConfig {
+    let source = RouteSource {
+        kind: "HTTPRoute".into(),
+        namespace: "default".into(),
+        name: "x".into(),
+        rule: 0,
+        rule_name: None,
+    };
+    RouteConfig::new(
+        ROUTE,
+        source,
+        RouteMatch::default(),
+        RouteAction::Forward(action),
+    )
 }
 
 async fn start(c: ClusterConfig, action: ForwardAction) -> ProxyHandle {
-    start_with(c, action, None).await
+    start_routes(c, vec![route(action)]).await
 }
 
-async fn start_with(
-    c: ClusterConfig,
-    action: ForwardAction,
-    fault: Option<Arc<dyn FaultHook>>,
-) -> ProxyHandle {
+/// Starts a proxy with one listener holding `routes` and one cluster `c`.
+pub(super) async fn start_routes(c: ClusterConfig, routes: Vec<RouteConfig>) -> ProxyHandle {
     let config = ProxyConfig {
         listeners: vec![ListenerConfig {
             name: LISTENER.into(),
-            routes: vec![route(action)],
+            routes,
         }],
         clusters: vec![c],
         seed: 7,
     };
-    let mut b = Proxy::builder(config);
-    if let Some(f) = fault {
-        b = b.fault_hook(f);
-    }
-    b.start(
-        vec![(LISTENER.into(), "127.0.0.1:0".parse().unwrap())],
-        Some("127.0.0.1:0".parse().unwrap()),
-    )
-    .await
-    .unwrap()
+    Proxy::builder(config)
+        .start(
+            vec![(LISTENER.into(), "127.0.0.1:0".parse().unwrap())],
+            Some("127.0.0.1:0".parse().unwrap()),
+        )
+        .await
+        .unwrap()
 }
 
-fn addr(p: &ProxyHandle) -> SocketAddr {
+pub(super) fn addr(p: &ProxyHandle) -> SocketAddr {
     p.listener_addr(LISTENER).unwrap()
 }
 
-fn stat(p: &ProxyHandle, name: &str) -> u64 {
+pub(super) fn stat(p: &ProxyHandle, name: &str) -> u64 {
     p.stats()
         .get(&format!("cluster.{CLUSTER}.{name}"))
         .unwrap_or_else(|| panic!("no stat {name}"))
 }
 
-fn forward() -> ForwardAction {
+pub(super) fn forward() -> ForwardAction {
     ForwardAction::to_cluster(CLUSTER)
 }
 
@@ -535,36 +528,6 @@ async fn admin_serves_envoy_stats() {
     p.shutdown().await;
 }
 
-/// A fault hook that aborts every request with 418.
-struct AbortAll;
-
-impl FaultHook for AbortAll {
-    fn decide(&self, _: &RouteConfig, _: &http::request::Parts) -> FaultDecision {
-        FaultDecision {
-            delay: Some(Duration::from_millis(10)),
-            abort: Some(LocalReply::new(
-                http::StatusCode::IM_A_TEAPOT,
-                bytes::Bytes::from_static(b"fault filter abort"),
-            )),
-        }
-    }
-}
-
-#[tokio::test]
-async fn fault_hook_runs_before_the_router() {
-    let b = Backend::start("x", Behavior::default()).await;
-    let p = start_with(cluster(&[b.addr]), forward(), Some(Arc::new(AbortAll))).await;
-    let mut log = p.subscribe_access_log();
-    let r = get(addr(&p), "/", &[]).await;
-    assert_eq!((r.status, &r.body[..]), (418, &b"fault filter abort"[..]));
-    assert_eq!(
-        log.recv().await.unwrap().response_flags.to_string(),
-        "FI,DI"
-    );
-    assert_eq!(b.hits(), 0);
-    p.shutdown().await;
-}
-
 #[tokio::test]
 async fn upstream_reset_is_503_uc_and_retried_on_reset() {
     let reset = Backend::start(
@@ -818,22 +781,6 @@ async fn weighted_backends_split_traffic() {
     }
     assert!((125..=175).contains(&a.hits()), "a got {}", a.hits());
     assert_eq!(a.hits() + b.hits(), 200);
-    p.shutdown().await;
-}
-
-#[tokio::test]
-async fn health_checked_hosts_start_failed_until_marked_healthy() {
-    let b = Backend::start("x", Behavior::default()).await;
-    let mut c = cluster(&[b.addr]);
-    c.active_health_checked = true;
-    c.panic_threshold = Percent::try_new(0, "t").unwrap();
-    let p = start(c, forward()).await;
-    assert_eq!(get(addr(&p), "/", &[]).await.status, 503);
-    p.cluster(CLUSTER)
-        .unwrap()
-        .hosts
-        .set_health_flag(0, HealthFlag::FailedActiveHc, false);
-    assert_eq!(get(addr(&p), "/", &[]).await.status, 200);
     p.shutdown().await;
 }
 

@@ -22,6 +22,11 @@ fn route(name: &str, hostnames: &[&str], matches: RouteMatch) -> RouteConfig {
             .collect(),
         matches,
         action: RouteAction::Forward(ForwardAction::to_cluster("c")),
+        fault: None,
+        local_rate_limit: None,
+        global_rate_limit: None,
+        request_buffer_limit: None,
+        response_overrides: Vec::new(),
     }
 }
 
