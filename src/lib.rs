@@ -11,5 +11,6 @@ pub mod loadgen;
 pub mod policy;
 pub mod proxy;
 pub mod report;
+pub mod runner;
 pub mod runtime;
 pub mod scenario;

@@ -1,19 +1,24 @@
 //! Command-line interface: clap commands and flags, no logic.
 
+mod proxy;
+
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
 
+use crate::loadgen::engine::LoadMode;
+use crate::loadgen::schedule::{Rate, Schedule};
+use crate::loadgen::standalone::{resolve_url, run_standalone};
 use crate::policy::explain::Explanation;
+use crate::runner::{OutputFormat, RunOptions, RuntimeKind, exit, run_paths};
 use crate::scenario::diag::Diagnostic;
+use crate::scenario::duration::parse_duration;
 use crate::scenario::inputs::Inputs;
 use crate::scenario::load::LoadOptions;
-
-/// Exit code: every expectation held / the command succeeded.
-const EXIT_OK: u8 = 0;
-/// Exit code: invalid input or usage.
-const EXIT_INVALID: u8 = 2;
 
 /// Chaos and resilience testing for Envoy Gateway BackendTrafficPolicies.
 #[derive(Debug, Parser)]
@@ -25,6 +30,29 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run scenario files: backends, proxy, load, faults, expectations, results.
+    Run {
+        /// Scenario files, or folders (every *.yaml directly in them, sorted).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Where the backends and the proxy run.
+        #[arg(long, value_enum, default_value_t = Runtime::Embedded)]
+        runtime: Runtime,
+        /// Results folder: <out>/<scenario>/<run id>/results.json.
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+        /// Overrides the scenarios' seeds.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Also write a JUnit XML file for all scenarios here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        format: Output,
+        /// No progress and no summary (the exit code and results files still tell).
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Check scenario and manifest files without running anything (each file with its includes).
     Validate {
         /// Files or folders (a folder checks every *.yaml in it).
@@ -42,12 +70,55 @@ enum Command {
         #[arg(long)]
         skip_crd_validation: bool,
     },
+    /// Run the embedded proxy alone for the Gateways in the files.
+    Proxy {
+        /// Manifest files or folders (Gateways, routes, policies, Backends or Services with EndpointSlices).
+        #[arg(short = 'f', long = "file", required = true)]
+        files: Vec<PathBuf>,
+        /// `ADDR` when there is one listener, else `[GATEWAY/]LISTENER=ADDR` (repeatable).
+        #[arg(long, required = true)]
+        listen: Vec<String>,
+        /// Admin listener (loopback only): /stats, /stats/prometheus, /clusters, /ready.
+        #[arg(long, default_value = "127.0.0.1:19000")]
+        admin: String,
+        /// Write one JSON line per request here.
+        #[arg(long)]
+        access_log: Option<PathBuf>,
+    },
+    /// Send load to a URL and print latency percentiles (coordinated omission corrected).
+    Load {
+        /// `http://host:port/path`.
+        url: String,
+        /// Open loop: requests per second.
+        #[arg(long, conflicts_with = "concurrency")]
+        rate: Option<f64>,
+        /// Closed loop: workers sending back to back.
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// How long, as a Gateway API duration (`10s`, `1m`).
+        #[arg(long)]
+        duration: String,
+        /// Connections (default: enough for the rate, or one per worker).
+        #[arg(long)]
+        connections: Option<NonZeroUsize>,
+        /// Per-request timeout.
+        #[arg(long, default_value = "30s")]
+        timeout: String,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        format: Output,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Output {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Runtime {
+    Embedded,
+    Docker,
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -66,8 +137,91 @@ pub fn main() -> ExitCode {
                 crd_validation: !skip_crd_validation,
             },
         ),
+        Command::Run {
+            paths,
+            runtime,
+            out,
+            seed,
+            junit,
+            format,
+            quiet,
+        } => {
+            let options = RunOptions {
+                runtime: match runtime {
+                    Runtime::Embedded => RuntimeKind::Embedded,
+                    Runtime::Docker => RuntimeKind::Docker,
+                },
+                out,
+                seed,
+                junit,
+                format: match format {
+                    Output::Text => OutputFormat::Text,
+                    Output::Json => OutputFormat::Json,
+                },
+                quiet,
+            };
+            with_runtime(|cancel| async move { run_paths(&paths, &options, cancel).await.0 })
+        }
+        Command::Proxy {
+            files,
+            listen,
+            admin,
+            access_log,
+        } => with_runtime(|cancel| async move {
+            proxy::serve(&files, &listen, &admin, access_log.as_deref(), cancel).await
+        }),
+        Command::Load {
+            url,
+            rate,
+            concurrency,
+            duration,
+            connections,
+            timeout,
+            format,
+        } => with_runtime(|cancel| async move {
+            load(
+                &url,
+                rate,
+                concurrency,
+                &duration,
+                connections,
+                &timeout,
+                format,
+                cancel,
+            )
+            .await
+        }),
     };
     ExitCode::from(code)
+}
+
+/// Runs `f` on a multi-threaded runtime; the first Ctrl-C cancels it.
+fn with_runtime<F, Fut>(f: F) -> u8
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = u8>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return exit::INFRASTRUCTURE;
+        }
+    };
+    let cancel = CancellationToken::new();
+    runtime.block_on(async {
+        let on_signal = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: stopping and writing what was measured…");
+                on_signal.cancel();
+            }
+        });
+        f(cancel).await
+    })
 }
 
 fn validate(paths: &[PathBuf]) -> u8 {
@@ -77,7 +231,7 @@ fn validate(paths: &[PathBuf]) -> u8 {
             Ok(found) => files.extend(found),
             Err(e) => {
                 eprintln!("{e}");
-                return EXIT_INVALID;
+                return exit::INVALID;
             }
         }
     }
@@ -107,13 +261,22 @@ fn validate(paths: &[PathBuf]) -> u8 {
             Err((errors, warnings)) => {
                 print_warnings(&warnings);
                 eprintln!("{errors}");
-                println!("error {} ({} problems)", file.display(), errors.len());
+                let count = errors.len();
+                println!(
+                    "error {} ({count} problem{})",
+                    file.display(),
+                    if count == 1 { "" } else { "s" }
+                );
                 failed += 1;
             }
         }
     }
     println!("{} files checked, {failed} with errors", files.len());
-    if failed > 0 { EXIT_INVALID } else { EXIT_OK }
+    if failed > 0 {
+        exit::INVALID
+    } else {
+        exit::PASSED
+    }
 }
 
 fn explain(path: PathBuf, output: Output, options: LoadOptions) -> u8 {
@@ -122,7 +285,7 @@ fn explain(path: PathBuf, output: Output, options: LoadOptions) -> u8 {
         Err((errors, warnings)) => {
             print_warnings(&warnings);
             eprintln!("{errors}");
-            return EXIT_INVALID;
+            return exit::INVALID;
         }
     };
     print_warnings(&inputs.warnings);
@@ -134,11 +297,73 @@ fn explain(path: PathBuf, output: Output, options: LoadOptions) -> u8 {
             Ok(json) => println!("{json}"),
             Err(e) => {
                 eprintln!("cannot render JSON: {e}");
-                return EXIT_INVALID;
+                return exit::INFRASTRUCTURE;
             }
         },
     }
-    EXIT_OK
+    exit::PASSED
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn load(
+    url: &str,
+    rate: Option<f64>,
+    concurrency: Option<usize>,
+    duration: &str,
+    connections: Option<NonZeroUsize>,
+    timeout: &str,
+    format: Output,
+    cancel: CancellationToken,
+) -> u8 {
+    let parsed = (|| -> Result<(LoadMode, Duration, Duration), String> {
+        let duration = parse_duration(duration)?;
+        let timeout = parse_duration(timeout)?;
+        let mode = match (rate, concurrency) {
+            (Some(r), None) => LoadMode::Open(
+                Schedule::constant(Rate::try_new(r).map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?,
+            ),
+            (None, Some(c)) => LoadMode::Closed {
+                concurrency: NonZeroUsize::new(c).ok_or("--concurrency must be above 0")?,
+            },
+            _ => {
+                return Err(
+                    "give exactly one of --rate (open loop) or --concurrency (closed loop)".into(),
+                );
+            }
+        };
+        Ok((mode, duration, timeout))
+    })();
+    let (mode, duration, timeout) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    let target = match resolve_url(url).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    match run_standalone(target, mode, duration, connections, timeout, cancel).await {
+        Ok(summary) => {
+            match format {
+                Output::Text => println!("{summary}"),
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&summary).unwrap_or_default()
+                ),
+            }
+            exit::PASSED
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::INFRASTRUCTURE
+        }
+    }
 }
 
 fn print_warnings(warnings: &[Diagnostic]) {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::metric::{LatencyStat, Metric};
 use crate::loadgen::flags::ResponseFlag;
@@ -44,7 +44,7 @@ pub struct EvalContext<'a> {
 }
 
 /// The outcome of one expectation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
     pub name: String,

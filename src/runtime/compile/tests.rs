@@ -1,0 +1,146 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::*;
+use crate::proxy::config::{LbPolicy, RouteAction};
+use crate::scenario::inputs::Inputs;
+
+/// Two endpoints per Service, on made-up loopback ports.
+struct Fake;
+
+impl EndpointSource for Fake {
+    fn endpoints(
+        &self,
+        _kind: &str,
+        _ns: &str,
+        name: &str,
+        _port: Option<u16>,
+    ) -> Vec<(SocketAddr, usize)> {
+        let base = 20000 + name.len() as u16 * 10;
+        (0..2)
+            .map(|i| (SocketAddr::from(([127, 0, 0, 1], base + i as u16)), i))
+            .collect()
+    }
+}
+
+const MANIFESTS: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: eg, namespace: default}
+spec:
+  gatewayClassName: eg
+  listeners:
+    - {name: http, protocol: HTTP, port: 80, hostname: "*.example.com"}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: shop, namespace: default}
+spec:
+  parentRefs: [{name: eg}]
+  hostnames: [shop.example.com]
+  rules:
+    - matches: [{path: {type: PathPrefix, value: /pay}}, {path: {type: Exact, value: /health}}]
+      timeouts: {request: 3s}
+      backendRefs: [{name: payments, port: 8080}]
+    - backendRefs: [{name: catalog, port: 8080, weight: 3}, {name: search, port: 8080, weight: 1}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: shop, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: shop}]
+  circuitBreaker: {maxConnections: 50, maxPendingRequests: 0, maxParallelRequests: 20}
+  retry: {numRetries: 4, retryOn: {triggers: [5xx], httpStatusCodes: [502]}}
+  timeout: {tcp: {connectTimeout: 2s}, http: {requestTimeout: 9s}}
+  loadBalancer: {type: ConsistentHash, consistentHash: {type: Header, header: {name: x-user}}}
+  healthCheck: {passive: {consecutive5XxErrors: 1, maxEjectionPercent: 100}, panicThreshold: 0}
+  faultInjection: {abort: {httpStatus: 503, percentage: 10}}
+  rateLimit: {local: {rules: [{limit: {requests: 3, unit: Hour}, clientSelectors: [{headers: [{name: x-user-id, value: one}]}]}]}}
+"#;
+
+fn compiled() -> Compiled {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.yaml");
+    std::fs::write(&path, MANIFESTS).unwrap();
+    let inputs = Inputs::load(&[path]).unwrap_or_else(|(e, _)| panic!("{e}"));
+    let analysis = inputs.analyze();
+    compile(&analysis, &inputs.objects, &Fake, 7).unwrap()
+}
+
+#[test]
+fn one_cluster_per_rule_with_policy_settings() {
+    let c = compiled();
+    let names: Vec<&str> = c.config.clusters.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "httproute/default/shop/rule/0",
+            "httproute/default/shop/rule/1"
+        ]
+    );
+    let payments = &c.config.clusters[0];
+    assert_eq!(payments.circuit_breaker.max_connections, 50);
+    assert_eq!(payments.circuit_breaker.max_pending_requests, 0);
+    assert_eq!(payments.circuit_breaker.max_requests, 20);
+    assert_eq!(
+        payments.circuit_breaker.max_retries, 1024,
+        "Envoy Gateway's max_retries"
+    );
+    assert_eq!(payments.connect_timeout, Duration::from_secs(2));
+    assert_eq!(payments.lb, LbPolicy::ConsistentHash { table_size: 65537 });
+    assert_eq!(payments.panic_threshold.get(), 0);
+    let outlier = payments.outlier_detection.as_ref().unwrap();
+    assert_eq!(outlier.consecutive_5xx.map(|n| n.get()), Some(1));
+    assert_eq!(outlier.max_ejection_percent.get(), 100);
+    // Weighted backendRefs share one cluster, their weights split over their endpoints.
+    let mixed = &c.config.clusters[1];
+    let weights: Vec<(String, u32)> = mixed
+        .endpoints
+        .iter()
+        .map(|e| (e.backend.clone(), e.weight.get()))
+        .collect();
+    assert_eq!(
+        weights,
+        [
+            ("default/catalog".into(), 1500),
+            ("default/catalog".into(), 1500),
+            ("default/search".into(), 500),
+            ("default/search".into(), 500)
+        ]
+    );
+}
+
+#[test]
+fn routes_carry_matches_timeouts_retries_and_features() {
+    let c = compiled();
+    assert_eq!(c.listeners.len(), 1);
+    assert_eq!(c.listeners[0].name, "default/eg/http");
+    let routes = &c.config.listeners[0].routes;
+    let names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "httproute/default/shop/rule/0/match/0",
+            "httproute/default/shop/rule/0/match/1",
+            "httproute/default/shop/rule/1/match/0"
+        ]
+    );
+    let RouteAction::Forward(forward) = &routes[0].action else {
+        panic!("forward")
+    };
+    // The HTTPRoute's timeouts.request beats the policy's requestTimeout.
+    assert_eq!(forward.timeout, Some(Duration::from_secs(3)));
+    let RouteAction::Forward(other) = &routes[2].action else {
+        panic!("forward")
+    };
+    assert_eq!(other.timeout, Some(Duration::from_secs(9)));
+    assert_eq!(other.idle_timeout, Some(Duration::from_secs(3600)));
+    let retry = forward.retry.as_ref().unwrap();
+    assert_eq!(retry.num_retries, 4);
+    assert!(retry.retry_on.five_xx && !retry.retry_on.retriable_status_codes);
+    assert_eq!(retry.retriable_status_codes, vec![502]);
+    assert!(forward.hash_policy.is_some());
+    assert!(routes[0].fault.is_some());
+    assert!(routes[0].local_rate_limit.is_some());
+    assert_eq!(routes[0].hostnames.len(), 1);
+}
