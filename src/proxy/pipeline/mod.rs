@@ -35,6 +35,8 @@
 
 mod body;
 mod exchange;
+#[cfg(test)]
+mod feature_tests;
 mod features;
 mod headers;
 #[cfg(test)]
@@ -55,7 +57,7 @@ use tokio::time::Instant;
 pub use self::body::{BodyEnd, BodyError, ProxyBody};
 use self::exchange::Exchange;
 pub use self::features::PAYLOAD_TOO_LARGE_BODY;
-use self::features::{FeatureStats, RouteFeatures};
+use self::features::{FeatureStats, RateLimited, RouteFeatures};
 use super::access_log::{AccessLogEntry, AccessLogSink};
 use super::cluster::Cluster;
 use super::cluster::host_set::{ActiveRequest, Host};
@@ -263,8 +265,8 @@ impl Pipeline {
         let mut extra_headers = None;
         if features.local_rate_limit.is_some() || features.global_rate_limit.is_some() {
             match features.rate_limit(&self.shared.global_rate_limit, &targets.name, &parts, peer) {
-                Ok(h) => extra_headers = h,
-                Err(reply) => return self.reply(x, reply, ov),
+                RateLimited::Allow(h) => extra_headers = h,
+                RateLimited::Limit(reply) => return self.reply(x, reply, ov),
             }
         }
 
@@ -299,7 +301,13 @@ impl Pipeline {
         }
 
         let timers = RouteTimers::start(action, Instant::now());
-        let forwarded = self.forward(&cluster, action, &parts, &body, peer, hash, &mut x);
+        let out = Outgoing {
+            parts: &parts,
+            body: &body,
+            peer,
+            hash,
+        };
+        let forwarded = self.forward(&cluster, action, out, &mut x);
         let result = match timers.headers {
             Some((at, e)) => tokio::time::timeout_at(at, forwarded)
                 .await
@@ -334,12 +342,15 @@ impl Pipeline {
         &self,
         cluster: &Arc<Cluster>,
         action: &ForwardAction,
-        parts: &Parts,
-        body: &Bytes,
-        peer: SocketAddr,
-        hash: Option<u64>,
+        out: Outgoing<'_>,
         x: &mut Exchange,
     ) -> Result<Upstream, ProxyError> {
+        let Outgoing {
+            parts,
+            body,
+            peer,
+            hash,
+        } = out;
         let stats = &cluster.stats;
         let per_try = action.retry.as_ref().and_then(|r| r.per_try_timeout);
         let mut retry = action.retry.as_ref().map(RetryState::new);
@@ -676,6 +687,15 @@ where
         }
     }
     Ok(buf.freeze())
+}
+
+/// The request as every attempt sends it, plus its consistent-hash input.
+#[derive(Clone, Copy)]
+struct Outgoing<'a> {
+    parts: &'a Parts,
+    body: &'a Bytes,
+    peer: SocketAddr,
+    hash: Option<u64>,
 }
 
 /// What a successful attempt holds.
