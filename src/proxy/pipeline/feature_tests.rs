@@ -333,6 +333,18 @@ async fn failing_active_check_without_panic_is_503_uh() {
     assert_eq!(stat(&p, "health_check.success"), 0);
     assert_eq!(stat(&p, "health_check.network_failure"), 0);
     assert_eq!(stat(&p, "health_check.healthy"), 0);
+    let admin = p.admin_addr().unwrap();
+    let text = String::from_utf8_lossy(&get(admin, "/stats", &[]).await.body).to_string();
+    for name in [
+        "attempt",
+        "success",
+        "failure",
+        "network_failure",
+        "healthy",
+    ] {
+        let line = format!("cluster.{CLUSTER}.health_check.{name}: ");
+        assert!(text.contains(&line), "{line} missing from /stats");
+    }
     p.shutdown().await;
 }
 

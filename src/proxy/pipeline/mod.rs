@@ -56,8 +56,9 @@ use tokio::time::Instant;
 
 pub use self::body::{BodyEnd, BodyError, ProxyBody};
 use self::exchange::Exchange;
+pub(crate) use self::features::FeatureStats;
 pub use self::features::PAYLOAD_TOO_LARGE_BODY;
-use self::features::{FeatureStats, RateLimited, RouteFeatures};
+use self::features::{RateLimited, RouteFeatures};
 use super::access_log::{AccessLogEntry, AccessLogSink};
 use super::cluster::Cluster;
 use super::cluster::host_set::{ActiveRequest, Host};
