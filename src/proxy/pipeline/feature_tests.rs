@@ -669,3 +669,53 @@ async fn invalid_feature_config_fails_start() {
     assert!(err.to_string().contains(ROUTE), "{err}");
     assert!(err.to_string().contains("faultInjection"), "{err}");
 }
+
+#[tokio::test]
+async fn hash_policy_also_picks_the_weighted_cluster() {
+    let a = Backend::start("a", Behavior::default()).await;
+    let b = Backend::start("b", Behavior::default()).await;
+    let clusters: Vec<ClusterConfig> = [("ca", &a), ("cb", &b)]
+        .into_iter()
+        .map(|(name, be)| {
+            let mut c = ClusterConfig::new(name, vec![Endpoint::new(be.addr, name, 0)]);
+            c.lb = LbPolicy::consistent_hash(65_537).unwrap();
+            c
+        })
+        .collect();
+    let mut action = forward();
+    action.backends = ["ca", "cb"]
+        .into_iter()
+        .map(|c| crate::proxy::config::WeightedCluster {
+            cluster: c.into(),
+            weight: 1,
+        })
+        .collect();
+    action.hash_policy = Some(HashPolicyConfig::Header("x-user".into()));
+    let config = crate::proxy::config::ProxyConfig {
+        listeners: vec![crate::proxy::config::ListenerConfig {
+            name: LISTENER.into(),
+            routes: vec![route(action)],
+        }],
+        clusters,
+        seed: 3,
+    };
+    let p = crate::proxy::Proxy::start(
+        config,
+        vec![(LISTENER.into(), "127.0.0.1:0".parse().unwrap())],
+        None,
+    )
+    .await
+    .unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..20 {
+        let user = format!("user-{i}");
+        let first = backend_of(&get(addr(&p), "/", &[("x-user", &user)]).await);
+        for _ in 0..4 {
+            let again = backend_of(&get(addr(&p), "/", &[("x-user", &user)]).await);
+            assert_eq!(again, first, "{user} moved");
+        }
+        seen.insert(first);
+    }
+    assert_eq!(seen.len(), 2, "20 users all on {seen:?}");
+    p.shutdown().await;
+}

@@ -271,21 +271,11 @@ impl Pipeline {
             }
         }
 
-        // Weighted cluster (Gateway API: all weights 0 → 500).
-        let Some(cluster) = self.pick_cluster(targets) else {
-            let reply = LocalReply::new(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new());
-            return self.reply(x, reply, ov);
-        };
-        x.entry.cluster = Some(Arc::clone(&cluster.name));
-        x.entry.backend = cluster.backend.clone();
-        x.cluster = Some(Arc::clone(&cluster));
-        cluster.note_traffic();
-
-        // The request hash, only for hashing load balancers (as Envoy asks for it).
+        // The request hash (route hash_policy, which Envoy Gateway emits only for consistent
+        // hashing). With several weighted clusters it also picks the cluster, as Envoy's
+        // `use_hash_policy` does, so a client sticks to one backend.
         let mut hash = None;
-        if let Some(policy) = &features.hash
-            && cluster.lb.uses_hash()
-        {
+        if let Some(policy) = &features.hash {
             match policy.hash(&parts, peer, self.local) {
                 HashOutcome::Hash(h) => hash = Some(h),
                 HashOutcome::None => {}
@@ -300,6 +290,16 @@ impl Pipeline {
                 }
             }
         }
+
+        // Weighted cluster (Gateway API: all weights 0 → 500).
+        let Some(cluster) = self.pick_cluster(targets, hash) else {
+            let reply = LocalReply::new(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new());
+            return self.reply(x, reply, ov);
+        };
+        x.entry.cluster = Some(Arc::clone(&cluster.name));
+        x.entry.backend = cluster.backend.clone();
+        x.cluster = Some(Arc::clone(&cluster));
+        cluster.note_traffic();
 
         let timers = RouteTimers::start(action, Instant::now());
         let out = Outgoing {
@@ -518,7 +518,8 @@ impl Pipeline {
         }
     }
 
-    fn pick_cluster(&self, t: &RouteTargets) -> Option<Arc<Cluster>> {
+    /// The weighted cluster: by `hash` when the request has one, else at random.
+    fn pick_cluster(&self, t: &RouteTargets, hash: Option<u64>) -> Option<Arc<Cluster>> {
         match t.clusters.as_slice() {
             [] => None,
             [(c, w)] => (*w > 0).then(|| Arc::clone(c)),
@@ -526,7 +527,10 @@ impl Pipeline {
                 if t.total_weight == 0 {
                     return None;
                 }
-                let mut ticket = self.shared.rng.below(t.total_weight);
+                let mut ticket = match hash {
+                    Some(h) => h % t.total_weight,
+                    None => self.shared.rng.below(t.total_weight),
+                };
                 for (c, w) in many {
                     let w = u64::from(*w);
                     if ticket < w {
