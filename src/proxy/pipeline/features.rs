@@ -115,9 +115,7 @@ impl RouteFeatures {
             let reply = a.reply(grpc);
             let mut local =
                 LocalReply::new(reply.status, Bytes::from_static(reply.body.as_bytes()));
-            local
-                .headers
-                .extend(reply.headers.into_iter().map(|(k, v)| (Some(k), v)));
+            local.headers.extend(reply.headers);
             local.flag = Some(ResponseFlag::FaultInjected);
             local
         });
