@@ -1,10 +1,13 @@
 //! The embedded reverse proxy: Envoy's request semantics for the policies chaosgate tests.
 //!
-//! Start it with [`Proxy::start`] (or [`Proxy::builder`] to add hooks and access log sinks)
-//! from a validated [`config::ProxyConfig`]. The ordered request path lives in [`pipeline`]:
-//! route match → fault hook → rate-limit hook → admission (circuit breakers) → host pick →
-//! forward with per-try timeout → classify → retry decision → response or local reply; then
-//! access log and stats.
+//! Start it with [`Proxy::start`] (or [`Proxy::builder`] to add access log sinks) from a
+//! validated [`config::ProxyConfig`]; every feature is enabled by its configuration field, with
+//! no hooks to write. The ordered request path lives in [`pipeline`]: route match → fault →
+//! request buffer → local then global rate limit → weighted cluster and request hash →
+//! admission (circuit breakers) → host pick → forward with per-try timeout → classify → retry
+//! decision → response or local reply → response override; then access log and stats.
+//! Background work (outlier detection timers, active health checkers) starts with the proxy;
+//! see [`server`] for how health-checked clusters warm before the listeners serve.
 
 pub mod access_log;
 pub mod admin;

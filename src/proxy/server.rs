@@ -27,7 +27,7 @@ use super::admin;
 use super::cluster::Cluster;
 use super::config::{ConfigError, ProxyConfig};
 use super::health_check::HealthCheckerHandle;
-use super::pipeline::{Pipeline, Shared};
+use super::pipeline::{FeatureStats, Pipeline, Shared};
 use super::rate_limit::{GlobalRateLimiter, WallClock};
 use super::rng::RngSource;
 use super::stats::{HttpStats, ListenerStats, Stats};
@@ -189,6 +189,7 @@ impl ProxyBuilder {
         let mut servers = Vec::new();
         let mut listeners = Vec::new();
         let mut ready = Vec::new();
+        let mut feature_routes = Vec::new();
         for (listener, socket, local) in bound {
             let stats_block = Arc::new(ListenerStats {
                 name: listener.name.clone(),
@@ -202,10 +203,15 @@ impl ProxyBuilder {
                 shared.clone(),
                 Arc::clone(&stats_block),
             )?);
-            stats.register(Arc::new(pipeline.feature_stats()) as _);
+            feature_routes.extend(pipeline.feature_stats().routes);
             listeners.push((listener.name.clone(), local));
             ready.push((listener.name.as_str(), local, socket, pipeline, stats_block));
         }
+
+        // One source for every listener, so proxy-wide stats (the local rate limiter's) sum.
+        stats.register(Arc::new(FeatureStats {
+            routes: feature_routes,
+        }) as _);
 
         // Active health checks, then warming (see the module docs).
         let mut health_checkers = Vec::new();

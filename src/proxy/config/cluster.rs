@@ -212,6 +212,28 @@ impl ClusterConfig {
     }
 }
 
+impl ClusterConfig {
+    /// Validates the feature blocks: the active health check and the Maglev table size
+    /// (prime, and at least one entry per endpoint).
+    pub fn validate_features(&self) -> Result<(), ConfigError> {
+        if let Some(hc) = &self.health_check {
+            crate::proxy::health_check::HealthCheckSpec::try_new(hc)
+                .map_err(|e| ConfigError::feature(&self.name, "healthCheck.active", e))?;
+        }
+        if let LbPolicy::ConsistentHash { table_size } = self.lb {
+            LbPolicy::consistent_hash(table_size)?;
+            if (self.endpoints.len() as u64) > table_size {
+                return Err(ConfigError::feature(
+                    &self.name,
+                    "loadBalancer.consistentHash.tableSize",
+                    format!("{table_size} is smaller than the endpoint count"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Endpoint {
     /// An endpoint of weight 1.
     pub fn new(addr: SocketAddr, backend: impl Into<String>, replica: usize) -> Self {

@@ -165,7 +165,9 @@ impl ConfigError {
 }
 
 impl ProxyConfig {
-    /// Checks cross references: unique names, every route's clusters exist.
+    /// Checks cross references (unique names, every route's clusters exist) and every feature
+    /// block (health checks, Maglev table sizes, faults, rate limits, hash policies, response
+    /// overrides), so a caller can reject a configuration before starting a proxy.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut names = HashSet::new();
         for c in &self.clusters {
@@ -175,6 +177,7 @@ impl ProxyConfig {
                     name: c.name.clone(),
                 });
             }
+            c.validate_features()?;
         }
         let mut listeners = HashSet::new();
         for l in &self.listeners {
@@ -185,6 +188,7 @@ impl ProxyConfig {
                 });
             }
             for r in &l.routes {
+                r.validate_features()?;
                 if let RouteAction::Forward(f) = &r.action {
                     for b in &f.backends {
                         if !names.contains(b.cluster.as_str()) {

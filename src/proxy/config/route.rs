@@ -225,6 +225,35 @@ impl RouteConfig {
     }
 }
 
+impl RouteConfig {
+    /// Validates the feature blocks (fault, rate limits, hash policy, response overrides).
+    pub fn validate_features(&self) -> Result<(), ConfigError> {
+        let name = self.name.as_str();
+        if let Some(f) = &self.fault {
+            crate::proxy::fault::FaultInjector::try_new(f)
+                .map_err(|e| ConfigError::feature(name, "faultInjection", e))?;
+        }
+        if let Some(l) = &self.local_rate_limit {
+            crate::proxy::rate_limit::LocalRateLimiter::try_new(l)
+                .map_err(|e| ConfigError::feature(name, "rateLimit.local", e))?;
+        }
+        if let Some(g) = &self.global_rate_limit {
+            crate::proxy::rate_limit::GlobalRuleSet::try_new(g)
+                .map_err(|e| ConfigError::feature(name, "rateLimit.global", e))?;
+        }
+        if let RouteAction::Forward(f) = &self.action
+            && let Some(h) = &f.hash_policy
+        {
+            crate::proxy::lb::hash::HashPolicy::try_new(h)
+                .map_err(|e| ConfigError::feature(name, "loadBalancer.consistentHash", e))?;
+        }
+        for rule in &self.response_overrides {
+            rule.validate()?;
+        }
+        Ok(())
+    }
+}
+
 impl Hostname {
     /// Parses `example.com` or `*.example.com`.
     pub fn try_new(value: &str) -> Result<Self, ConfigError> {

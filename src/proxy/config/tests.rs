@@ -144,3 +144,47 @@ fn retry_budget_allows_the_larger_of_percent_and_minimum() {
     assert_eq!(b.allowed(100), 20);
     assert!(RetryBudget::try_new(100.5, None).is_err());
 }
+
+#[test]
+fn feature_blocks_are_validated() {
+    let eps = vec![Endpoint::new(([127, 0, 0, 1], 1).into(), "default/b", 0)];
+    let config = |c: ClusterConfig, r: RouteConfig| ProxyConfig {
+        listeners: vec![listener(vec![r])],
+        clusters: vec![c],
+        seed: 1,
+    };
+    let ok = ClusterConfig::new("c", eps.clone());
+    assert!(config(ok.clone(), route("r", "c")).validate().is_ok());
+
+    assert!(LbPolicy::consistent_hash(65_536).is_err());
+    let mut bad = ok.clone();
+    bad.lb = LbPolicy::ConsistentHash { table_size: 4 };
+    assert!(config(bad, route("r", "c")).validate().is_err());
+
+    let mut bad = ok.clone();
+    let mut hc = crate::proxy::health_check::HealthCheckConfig::http("/hc", "example.com");
+    hc.interval = Duration::ZERO;
+    bad.health_check = Some(hc);
+    let err = config(bad, route("r", "c")).validate().unwrap_err();
+    assert!(
+        err.to_string().starts_with("c: healthCheck.active:"),
+        "{err}"
+    );
+
+    let mut r = route("r", "c");
+    r.response_overrides = vec![ResponseOverrideRule {
+        status_codes: Vec::new(),
+        response_headers: Vec::new(),
+        source: OverrideSource::All,
+        action: OverrideAction::Response(OverrideResponse::default()),
+    }];
+    assert!(config(ok.clone(), r).validate().is_err());
+    assert!(StatusCodeMatch::range(500, 500).is_err());
+
+    let mut r = route("r", "c");
+    if let RouteAction::Forward(f) = &mut r.action {
+        f.hash_policy = Some(crate::proxy::lb::hash::HashPolicyConfig::Headers(Vec::new()));
+    }
+    let err = config(ok, r).validate().unwrap_err();
+    assert!(err.to_string().contains("consistentHash"), "{err}");
+}

@@ -1,17 +1,21 @@
 //! The Maglev load-balancing policy: a [`MaglevTable`] over the hosts currently usable (the
 //! healthy hosts of the chosen priority, or all of them in panic mode), rebuilt whenever that
-//! set changes, as Envoy rebuilds its table on every host-set update.
+//! set changes, as Envoy rebuilds its table on every host-set update. The last few tables are
+//! kept, so traffic split over two priority levels does not rebuild on every request.
 
 use std::sync::{Arc, PoisonError, RwLock};
 
 use super::Candidates;
 use super::maglev::MaglevTable;
 
+/// Tables kept (one per recent usable-host set).
+const CACHED_TABLES: usize = 4;
+
 /// Maglev over the candidate hosts, with the table of the last candidate set cached.
 #[derive(Debug)]
 pub(crate) struct ConsistentHash {
     table_size: u64,
-    cached: RwLock<Option<Arc<Built>>>,
+    cached: RwLock<Vec<Arc<Built>>>,
 }
 
 /// A table and the host indices it was built over (table index → host index).
@@ -26,7 +30,7 @@ impl ConsistentHash {
     pub fn new(table_size: u64) -> Self {
         ConsistentHash {
             table_size,
-            cached: RwLock::new(None),
+            cached: RwLock::new(Vec::new()),
         }
     }
 
@@ -41,9 +45,7 @@ impl ConsistentHash {
     fn table_for(&self, c: &Candidates<'_>) -> Option<Arc<Built>> {
         {
             let cached = self.cached.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(b) = cached.as_ref()
-                && b.indices == c.indices
-            {
+            if let Some(b) = cached.iter().find(|b| b.indices == c.indices) {
                 return Some(Arc::clone(b));
             }
         }
@@ -71,7 +73,11 @@ impl ConsistentHash {
             indices: c.indices.to_vec(),
             table,
         });
-        *self.cached.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&built));
+        let mut cached = self.cached.write().unwrap_or_else(PoisonError::into_inner);
+        if cached.len() >= CACHED_TABLES {
+            cached.remove(0);
+        }
+        cached.push(Arc::clone(&built));
         Some(built)
     }
 }

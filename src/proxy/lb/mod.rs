@@ -146,11 +146,6 @@ impl LoadBalancer {
         Some(pick)
     }
 
-    /// Whether the policy hashes requests (so the pipeline computes the route's hash).
-    pub fn uses_hash(&self) -> bool {
-        matches!(self.policy, Policy::ConsistentHash(_))
-    }
-
     /// Envoy's priority load: each level's health is `min(100, 1.4 × healthy %)` (the default
     /// overprovisioning factor); levels take traffic in order, each up to its health normalized
     /// by the total, so a degraded level spills the rest to the next. With no healthy host

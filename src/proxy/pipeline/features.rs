@@ -45,6 +45,14 @@ pub(crate) struct FaultOutcome {
     pub abort: Option<LocalReply>,
 }
 
+/// The rate limiters' verdict.
+pub(crate) enum RateLimited {
+    /// Go on; add these X-RateLimit headers to the upstream response.
+    Allow(Option<HeaderMap>),
+    /// Answer 429 with this reply.
+    Limit(LocalReply),
+}
+
 /// Sums the features' stats under Envoy's names for `/stats`.
 pub(crate) struct FeatureStats {
     /// `(listener, first cluster of the route, features)`.
@@ -107,9 +115,7 @@ impl RouteFeatures {
             let reply = a.reply(grpc);
             let mut local =
                 LocalReply::new(reply.status, Bytes::from_static(reply.body.as_bytes()));
-            local
-                .headers
-                .extend(reply.headers.into_iter().map(|(k, v)| (Some(k), v)));
+            local.headers.extend(reply.headers);
             local.flag = Some(ResponseFlag::FaultInjected);
             local
         });
@@ -119,15 +125,14 @@ impl RouteFeatures {
         })
     }
 
-    /// The local then the global rate limit (Envoy Gateway orders them so). `Err` is the 429;
-    /// `Ok` carries the X-RateLimit headers for the upstream response, if any.
+    /// The local then the global rate limit (Envoy Gateway orders them so).
     pub fn rate_limit(
         &self,
         global: &GlobalRateLimiter,
         route: &str,
         parts: &Parts,
         peer: SocketAddr,
-    ) -> Result<Option<HeaderMap>, LocalReply> {
+    ) -> RateLimited {
         let mut headers = None;
         let now = Instant::now();
         if let Some(local) = &self.local_rate_limit {
@@ -138,7 +143,7 @@ impl RouteFeatures {
                 reply
                     .headers
                     .insert(HeaderName::from_static(k), HeaderValue::from_static(v));
-                return Err(reply);
+                return RateLimited::Limit(reply);
             }
             merge_headers(&mut headers, &d);
         }
@@ -146,11 +151,11 @@ impl RouteFeatures {
             let d = global.check(rules, route, parts, peer.ip(), now);
             if d.limited {
                 // The ratelimit filter's 429 has no body and no x-envoy-ratelimited (EG default).
-                return Err(rejection(&d, ""));
+                return RateLimited::Limit(rejection(&d, ""));
             }
             merge_headers(&mut headers, &d);
         }
-        Ok(headers)
+        RateLimited::Allow(headers)
     }
 
     /// The first override rule matching the response, if any.

@@ -35,6 +35,8 @@
 
 mod body;
 mod exchange;
+#[cfg(test)]
+mod feature_tests;
 mod features;
 mod headers;
 #[cfg(test)]
@@ -54,8 +56,9 @@ use tokio::time::Instant;
 
 pub use self::body::{BodyEnd, BodyError, ProxyBody};
 use self::exchange::Exchange;
+pub(crate) use self::features::FeatureStats;
 pub use self::features::PAYLOAD_TOO_LARGE_BODY;
-use self::features::{FeatureStats, RouteFeatures};
+use self::features::{RateLimited, RouteFeatures};
 use super::access_log::{AccessLogEntry, AccessLogSink};
 use super::cluster::Cluster;
 use super::cluster::host_set::{ActiveRequest, Host};
@@ -263,26 +266,16 @@ impl Pipeline {
         let mut extra_headers = None;
         if features.local_rate_limit.is_some() || features.global_rate_limit.is_some() {
             match features.rate_limit(&self.shared.global_rate_limit, &targets.name, &parts, peer) {
-                Ok(h) => extra_headers = h,
-                Err(reply) => return self.reply(x, reply, ov),
+                RateLimited::Allow(h) => extra_headers = h,
+                RateLimited::Limit(reply) => return self.reply(x, reply, ov),
             }
         }
 
-        // Weighted cluster (Gateway API: all weights 0 → 500).
-        let Some(cluster) = self.pick_cluster(targets) else {
-            let reply = LocalReply::new(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new());
-            return self.reply(x, reply, ov);
-        };
-        x.entry.cluster = Some(Arc::clone(&cluster.name));
-        x.entry.backend = cluster.backend.clone();
-        x.cluster = Some(Arc::clone(&cluster));
-        cluster.note_traffic();
-
-        // The request hash, only for hashing load balancers (as Envoy asks for it).
+        // The request hash (route hash_policy, which Envoy Gateway emits only for consistent
+        // hashing). With several weighted clusters it also picks the cluster, as Envoy's
+        // `use_hash_policy` does, so a client sticks to one backend.
         let mut hash = None;
-        if let Some(policy) = &features.hash
-            && cluster.lb.uses_hash()
-        {
+        if let Some(policy) = &features.hash {
             match policy.hash(&parts, peer, self.local) {
                 HashOutcome::Hash(h) => hash = Some(h),
                 HashOutcome::None => {}
@@ -298,8 +291,24 @@ impl Pipeline {
             }
         }
 
+        // Weighted cluster (Gateway API: all weights 0 → 500).
+        let Some(cluster) = self.pick_cluster(targets, hash) else {
+            let reply = LocalReply::new(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new());
+            return self.reply(x, reply, ov);
+        };
+        x.entry.cluster = Some(Arc::clone(&cluster.name));
+        x.entry.backend = cluster.backend.clone();
+        x.cluster = Some(Arc::clone(&cluster));
+        cluster.note_traffic();
+
         let timers = RouteTimers::start(action, Instant::now());
-        let forwarded = self.forward(&cluster, action, &parts, &body, peer, hash, &mut x);
+        let out = Outgoing {
+            parts: &parts,
+            body: &body,
+            peer,
+            hash,
+        };
+        let forwarded = self.forward(&cluster, action, out, &mut x);
         let result = match timers.headers {
             Some((at, e)) => tokio::time::timeout_at(at, forwarded)
                 .await
@@ -334,12 +343,15 @@ impl Pipeline {
         &self,
         cluster: &Arc<Cluster>,
         action: &ForwardAction,
-        parts: &Parts,
-        body: &Bytes,
-        peer: SocketAddr,
-        hash: Option<u64>,
+        out: Outgoing<'_>,
         x: &mut Exchange,
     ) -> Result<Upstream, ProxyError> {
+        let Outgoing {
+            parts,
+            body,
+            peer,
+            hash,
+        } = out;
         let stats = &cluster.stats;
         let per_try = action.retry.as_ref().and_then(|r| r.per_try_timeout);
         let mut retry = action.retry.as_ref().map(RetryState::new);
@@ -506,7 +518,8 @@ impl Pipeline {
         }
     }
 
-    fn pick_cluster(&self, t: &RouteTargets) -> Option<Arc<Cluster>> {
+    /// The weighted cluster: by `hash` when the request has one, else at random.
+    fn pick_cluster(&self, t: &RouteTargets, hash: Option<u64>) -> Option<Arc<Cluster>> {
         match t.clusters.as_slice() {
             [] => None,
             [(c, w)] => (*w > 0).then(|| Arc::clone(c)),
@@ -514,7 +527,10 @@ impl Pipeline {
                 if t.total_weight == 0 {
                     return None;
                 }
-                let mut ticket = self.shared.rng.below(t.total_weight);
+                let mut ticket = match hash {
+                    Some(h) => h % t.total_weight,
+                    None => self.shared.rng.below(t.total_weight),
+                };
                 for (c, w) in many {
                     let w = u64::from(*w);
                     if ticket < w {
@@ -676,6 +692,15 @@ where
         }
     }
     Ok(buf.freeze())
+}
+
+/// The request as every attempt sends it, plus its consistent-hash input.
+#[derive(Clone, Copy)]
+struct Outgoing<'a> {
+    parts: &'a Parts,
+    body: &'a Bytes,
+    peer: SocketAddr,
+    hash: Option<u64>,
 }
 
 /// What a successful attempt holds.
