@@ -49,6 +49,8 @@ struct ReplicaState {
     killed: bool,
     paused: bool,
     partitioned: bool,
+    /// The replica container was started and has not answered `/ready` since.
+    starting: bool,
     /// The fault set the running process has; a fresh process has none.
     applied: Vec<Fault>,
     /// Host ports of the sandbox; `None` while it is off the network.
@@ -87,6 +89,7 @@ impl DockerBackends {
             replicas: Vec::new(),
             guard,
         };
+        let mut planned = Vec::new();
         for backend in &spec.backends {
             for index in 0..backend.replicas {
                 let config = ReplicaConfig {
@@ -99,34 +102,39 @@ impl DockerBackends {
                     health_path: backend.health_path.clone(),
                     seed: spec.seed,
                 };
-                let ip = out.network.allocate()?;
-                let launch = ReplicaLaunch {
-                    image: &image.tag,
-                    run: out.run.as_str(),
-                    network: out.network.name(),
-                    ip,
-                    config: &config,
-                };
-                let containers = ReplicaContainers::launch(&out.engine, &launch).await?;
-                out.replicas.push(DockerReplica {
-                    backend: format!("{}/{}", backend.namespace, backend.name),
-                    index,
-                    containers,
-                    state: Mutex::new(ReplicaState::default()),
-                });
+                planned.push((out.network.allocate()?, config));
             }
         }
-        // All containers run: now wait until each replica answers, which overlaps their starts.
-        for replica in &out.replicas {
-            let published = replica.containers.published(&out.engine).await?;
-            control::wait_ready(published.control)
-                .await
-                .map_err(|message| DockerError::Control {
-                    replica: replica.name(),
-                    message,
-                })?;
-            replica.state.lock().await.published = Some(published);
-        }
+        // Replicas start concurrently: engine calls dominate the start-up time.
+        let launches = planned.iter().map(|(ip, config)| {
+            let launch = ReplicaLaunch {
+                image: &image.tag,
+                run: out.run.as_str(),
+                network: out.network.name(),
+                ip: *ip,
+                config,
+            };
+            let engine = &out.engine;
+            async move {
+                let containers = ReplicaContainers::launch(engine, &launch).await?;
+                let published = containers.published(engine).await?;
+                let replica = format!("{}/{}#{}", config.namespace, config.backend, config.replica);
+                control::wait_ready(published.control)
+                    .await
+                    .map_err(|message| DockerError::Control { replica, message })?;
+                Ok::<_, DockerError>(DockerReplica {
+                    backend: format!("{}/{}", config.namespace, config.backend),
+                    index: config.replica,
+                    containers,
+                    state: Mutex::new(ReplicaState {
+                        published: Some(published),
+                        ..ReplicaState::default()
+                    }),
+                })
+            }
+        });
+        let replicas = futures_util::future::try_join_all(launches).await?;
+        out.replicas = replicas;
         Ok(out)
     }
 
@@ -217,6 +225,7 @@ impl DockerReplica {
         } else if !want.killed && state.killed {
             self.containers.start(engine).await?;
             state.killed = false;
+            state.starting = true;
         }
         // Before a pause, so the frozen replica holds the right behaviours when it thaws.
         self.sync_behaviours(&mut state, want).await?;
@@ -231,7 +240,8 @@ impl DockerReplica {
         self.sync_behaviours(&mut state, want).await
     }
 
-    /// Sends `want.behaviours` to the replica when it can be reached and has others.
+    /// Sends `want.behaviours` to the replica when it can be reached and has others; waits for a
+    /// freshly started replica to be ready, so a fault change returns once it serves again.
     async fn sync_behaviours(
         &self,
         state: &mut ReplicaState,
@@ -241,17 +251,19 @@ impl DockerReplica {
         let Some(published) = state.published.filter(|_| reachable) else {
             return Ok(());
         };
-        if state.applied == want.behaviours {
-            return Ok(());
-        }
         let control_error = |message| DockerError::Control {
             replica: self.name(),
             message,
         };
-        // Cheap when it is up; after a start it waits for the fresh process.
-        control::wait_ready(published.control)
-            .await
-            .map_err(control_error)?;
+        if state.starting {
+            control::wait_ready(published.control)
+                .await
+                .map_err(control_error)?;
+            state.starting = false;
+        }
+        if state.applied == want.behaviours {
+            return Ok(());
+        }
         control::put_faults(published.control, &want.behaviours)
             .await
             .map_err(control_error)?;

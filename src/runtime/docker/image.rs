@@ -17,7 +17,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use bollard::query_parameters::BuildImageOptions;
+use bollard::query_parameters::{BuildImageOptions, ListImagesOptions, RemoveImageOptions};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
@@ -251,7 +251,31 @@ pub async fn ensure_image(
         .inspect_image(&tag)
         .await
         .map_err(api(format!("inspecting the image just built, {tag}")))?;
+    remove_older_images(engine, &tag).await;
     Ok(RuntimeImage { tag, built: true })
+}
+
+/// Removes the runtime images of other builds (each rebuild of the binaries makes one), except
+/// those containers still use: the engine refuses those without `force`, which is fine.
+async fn remove_older_images(engine: &Engine, keep: &str) {
+    let options = ListImagesOptions {
+        filters: Some(HashMap::from([(
+            "reference".to_owned(),
+            vec![IMAGE_REPOSITORY.to_owned()],
+        )])),
+        ..Default::default()
+    };
+    let Ok(images) = engine.docker().list_images(Some(options)).await else {
+        return;
+    };
+    for tag in images.iter().flat_map(|i| &i.repo_tags) {
+        if tag != keep && tag.starts_with(&format!("{IMAGE_REPOSITORY}:")) {
+            let options: Option<RemoveImageOptions> = None;
+            if let Err(error) = engine.docker().remove_image(tag, options, None).await {
+                tracing::debug!(%tag, %error, "keeping an older runtime image");
+            }
+        }
+    }
 }
 
 /// A tar of the Dockerfile and both binaries, with fixed metadata.

@@ -352,6 +352,24 @@ async fn a_dropped_run_is_removed_by_its_guard() {
 }
 
 #[tokio::test]
+async fn a_run_abandoned_by_a_panic_is_removed_by_its_guard() {
+    let Some(engine) = engine_or_skip("guard on panic").await else {
+        return;
+    };
+    let (run_tx, run_rx) = tokio::sync::oneshot::channel();
+    let task_engine = engine.clone();
+    let task = tokio::spawn(async move {
+        let backends = start(&task_engine, 1).await;
+        let _ = run_tx.send(backends.run().to_string());
+        panic!("a run fails with its containers up");
+    });
+    let joined = task.await;
+    assert!(joined.is_err_and(|e| e.is_panic()));
+    let run = run_rx.await.expect("the run started");
+    assert_eq!(leftovers(&engine, &run).await, (0, 0));
+}
+
+#[tokio::test]
 async fn sweep_removes_leftovers_of_dead_processes_only() {
     let Some(engine) = engine_or_skip("sweep").await else {
         return;
