@@ -10,7 +10,9 @@ use mock_backends::{Fault, ReplicaConfig};
 use tokio::sync::Mutex;
 
 use super::cleanup::{Removed, RunGuard, remove_run};
-use super::container::{Published, ReplicaContainers, ReplicaLaunch, TRAFFIC_PORT};
+use super::container::{
+    Published, ReplicaContainers, ReplicaLaunch, ServiceContainer, ServiceLaunch, TRAFFIC_PORT,
+};
 use super::control;
 use super::engine::{DockerError, Engine};
 use super::image::RuntimeImage;
@@ -23,6 +25,7 @@ use crate::scenario::spec::{FaultKind, LatencyDist, ScenarioSpec};
 #[derive(Debug)]
 pub struct DockerBackends {
     engine: Engine,
+    image: String,
     run: RunId,
     network: RunNetwork,
     replicas: Vec<DockerReplica>,
@@ -84,6 +87,7 @@ impl DockerBackends {
         let network = RunNetwork::create(engine, run.as_str()).await?;
         let mut out = DockerBackends {
             engine: engine.clone(),
+            image: image.tag.clone(),
             run,
             network,
             replicas: Vec::new(),
@@ -136,6 +140,24 @@ impl DockerBackends {
         let replicas = futures_util::future::try_join_all(launches).await?;
         out.replicas = replicas;
         Ok(out)
+    }
+
+    /// Starts another container of the run (the proxy) on the run network, with the runtime
+    /// image; shutdown and the guard remove it with the rest.
+    pub async fn start_service(
+        &mut self,
+        launch: &ServiceLaunch<'_>,
+    ) -> Result<ServiceContainer, DockerError> {
+        let ip = self.network.allocate()?;
+        ServiceContainer::launch(
+            &self.engine,
+            &self.image,
+            self.run.as_str(),
+            self.network.name(),
+            ip,
+            launch,
+        )
+        .await
     }
 
     /// The run id.

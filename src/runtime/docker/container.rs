@@ -153,32 +153,14 @@ impl ReplicaContainers {
 
     /// Reads the host ports the sandbox publishes (they change when it reconnects).
     pub async fn published(&self, engine: &Engine) -> Result<Published, DockerError> {
-        let inspected = engine
-            .docker()
-            .inspect_container(&self.sandbox, None)
-            .await
-            .map_err(api(format!("inspecting {}", self.sandbox)))?;
-        let ports = inspected
-            .network_settings
-            .and_then(|s| s.ports)
-            .unwrap_or_default();
-        let find = |port: u16| -> Result<SocketAddr, DockerError> {
-            ports
-                .get(&format!("{port}/tcp"))
-                .and_then(|b| b.as_ref())
-                .and_then(|bindings| {
-                    bindings.iter().find_map(|b| {
-                        let ip: Ipv4Addr = b.host_ip.as_deref()?.parse().ok()?;
-                        let port: u16 = b.host_port.as_deref()?.parse().ok()?;
-                        Some(SocketAddr::from((ip, port)))
-                    })
-                })
-                .ok_or_else(|| {
-                    DockerError::Unexpected(format!(
-                        "{} publishes no host port for {port}/tcp",
-                        self.sandbox
-                    ))
-                })
+        let ports = published_ports(engine, &self.sandbox).await?;
+        let find = |port: u16| {
+            ports.get(&port).copied().ok_or_else(|| {
+                DockerError::Unexpected(format!(
+                    "{} publishes no host port for {port}/tcp",
+                    self.sandbox
+                ))
+            })
         };
         Ok(Published {
             traffic: find(TRAFFIC_PORT)?,
@@ -327,4 +309,122 @@ async fn create_and_start(
         .start_container(name, None)
         .await
         .map_err(api(format!("starting container {name}")))
+}
+
+/// Another process of the run in its own container on the run network (the proxy): same
+/// image, labels and hardening as the replicas.
+#[derive(Debug, Clone)]
+pub struct ServiceLaunch<'a> {
+    /// Short name, unique in the run (`proxy`); the container is `chaosgate-<run>-<name>`.
+    pub name: &'a str,
+    /// Executable and arguments, e.g. `["/chaosgate", "proxy", ...]`.
+    pub command: Vec<String>,
+    /// Ports published on 127.0.0.1 (ephemeral host ports).
+    pub ports: Vec<u16>,
+    /// `KEY=value` environment entries.
+    pub env: Vec<String>,
+}
+
+/// A running service container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceContainer {
+    /// Container name.
+    pub name: String,
+    /// Address on the run network.
+    pub ip: Ipv4Addr,
+    /// Container port → `127.0.0.1:<host port>`.
+    pub published: HashMap<u16, SocketAddr>,
+}
+
+impl ServiceContainer {
+    /// Creates and starts a service container at `ip` on `network`.
+    pub async fn launch(
+        engine: &Engine,
+        image: &str,
+        run: &str,
+        network: &str,
+        ip: Ipv4Addr,
+        launch: &ServiceLaunch<'_>,
+    ) -> Result<ServiceContainer, DockerError> {
+        let name = container_name(run, "service", launch.name, 0);
+        let (entrypoint, args) = launch
+            .command
+            .split_first()
+            .ok_or_else(|| DockerError::Unexpected(format!("service {name} has no command")))?;
+        let port_key = |port: &u16| format!("{port}/tcp");
+        let body = ContainerCreateBody {
+            image: Some(image.to_owned()),
+            user: Some(CONTAINER_USER.to_owned()),
+            entrypoint: Some(vec![entrypoint.clone()]),
+            cmd: Some(args.to_vec()),
+            env: Some(launch.env.clone()),
+            exposed_ports: Some(launch.ports.iter().map(port_key).collect()),
+            labels: Some(with_role(
+                run,
+                &[("dev.chaosgate.service", launch.name.to_owned())],
+                "service",
+            )),
+            host_config: Some(HostConfig {
+                network_mode: Some(network.to_owned()),
+                port_bindings: Some(
+                    launch
+                        .ports
+                        .iter()
+                        .map(|p| {
+                            let binding = PortBinding {
+                                host_ip: Some("127.0.0.1".to_owned()),
+                                host_port: Some(String::new()),
+                            };
+                            (port_key(p), Some(vec![binding]))
+                        })
+                        .collect(),
+                ),
+                ..hardened()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(network.to_owned(), pinned(ip))])),
+            }),
+            ..Default::default()
+        };
+        create_and_start(engine, &name, body).await?;
+        let ports = published_ports(engine, &name).await?;
+        let published = launch
+            .ports
+            .iter()
+            .filter_map(|p| ports.get(p).map(|addr| (*p, *addr)))
+            .collect();
+        Ok(ServiceContainer {
+            name,
+            ip,
+            published,
+        })
+    }
+}
+
+/// Container port → host address, for every TCP port `name` publishes.
+async fn published_ports(
+    engine: &Engine,
+    name: &str,
+) -> Result<HashMap<u16, SocketAddr>, DockerError> {
+    let inspected = engine
+        .docker()
+        .inspect_container(name, None)
+        .await
+        .map_err(api(format!("inspecting {name}")))?;
+    let ports = inspected
+        .network_settings
+        .and_then(|s| s.ports)
+        .unwrap_or_default();
+    Ok(ports
+        .iter()
+        .filter_map(|(key, bindings)| {
+            let port: u16 = key.strip_suffix("/tcp")?.parse().ok()?;
+            let addr = bindings.as_ref()?.iter().find_map(|b| {
+                let ip: Ipv4Addr = b.host_ip.as_deref()?.parse().ok()?;
+                let host_port: u16 = b.host_port.as_deref()?.parse().ok()?;
+                Some(SocketAddr::from((ip, host_port)))
+            })?;
+            Some((port, addr))
+        })
+        .collect())
 }

@@ -48,6 +48,7 @@ mod tests;
 
 pub use backends::{DockerBackends, DockerReplica, desired};
 pub use cleanup::{Removed, RunGuard, remove_run, sweep};
+pub use container::{Published, ServiceContainer, ServiceLaunch};
 pub use engine::{DockerError, Engine};
 pub use image::{RuntimeImage, StaticBinaries, ensure_image};
 pub use run_id::RunId;

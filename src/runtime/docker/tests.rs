@@ -228,6 +228,51 @@ async fn every_replica_answers_on_its_network_address_with_its_headers() {
 }
 
 #[tokio::test]
+async fn a_service_container_joins_the_run_network_and_is_removed_with_the_run() {
+    let Some(engine) = engine_or_skip("service").await else {
+        return;
+    };
+    let mut backends = start(&engine, 1).await;
+    // mock-backends stands in for the proxy, which has no container command yet.
+    let command = [
+        "/mock-backends",
+        "--config",
+        r#"{"backend":"proxy-stand-in"}"#,
+        "--listen",
+        "0.0.0.0:10000",
+        "--control",
+        "0.0.0.0:10001",
+    ];
+    let service = backends
+        .start_service(&ServiceLaunch {
+            name: "proxy",
+            command: command.map(str::to_owned).to_vec(),
+            ports: vec![10000],
+            env: vec!["RUST_LOG=warn".to_owned()],
+        })
+        .await
+        .expect("service");
+    assert_ne!(SocketAddr::from((service.ip, 8080)), traffic(&backends, 0));
+    let on_network = SocketAddr::from((service.ip, 10000));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        match get(on_network, Duration::from_secs(2)).await {
+            Ok(answer) => break answer,
+            Err(e) if Instant::now() > deadline => panic!("service never answered: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    assert_eq!(answer.headers[&BACKEND_HEADER], "default/proxy-stand-in");
+    let published = service.published[&10000];
+    let answer = get(published, Duration::from_secs(5))
+        .await
+        .expect("published");
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(leftovers(&engine, backends.run().as_str()).await, (3, 1));
+    shutdown(&engine, backends).await;
+}
+
+#[tokio::test]
 async fn kill_refuses_connections_and_the_replica_comes_back_fresh() {
     let Some(engine) = engine_or_skip("kill").await else {
         return;
