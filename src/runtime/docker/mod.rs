@@ -12,6 +12,18 @@
 //! backends.shutdown().await    removes the containers and the network
 //! ```
 //!
+//! # Faults
+//!
+//! Each replica is two containers (see [`container`]): a sandbox owning the network namespace
+//! and the replica process sharing it. `kill` SIGKILLs the replica container and starts it again
+//! when the fault ends (connects are refused meanwhile: the address stays, nothing listens);
+//! `pause` pauses it (the kernel still completes handshakes; nothing is read or answered);
+//! `partition` disconnects the sandbox from the run network (existing connections stall; new
+//! connects fail after the neighbour lookup gives up, about 3 s on Linux, with "no route to
+//! host" — not a connect *timeout* as in the embedded relay). Every other fault is played by the
+//! replica through its control endpoint, sent before a container fault hides the replica and
+//! again as soon as it is back, so overlapping faults compose (see [`backends`]).
+//!
 //! # Cleanup
 //!
 //! Everything is labelled `dev.chaosgate.managed=true`, `dev.chaosgate.run=<run id>` and
