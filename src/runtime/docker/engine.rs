@@ -17,6 +17,8 @@ pub const NAME_PREFIX: &str = "chaosgate-";
 
 /// Seconds a single engine API call may take before it fails.
 const API_TIMEOUT_S: u64 = 60;
+/// Seconds the engine may take to answer the first calls.
+const CONNECT_TIMEOUT_S: u64 = 10;
 /// Where the engine is looked for when `DOCKER_HOST` is not set.
 const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
 
@@ -99,12 +101,13 @@ impl Engine {
             source,
         };
         let docker = Docker::connect_with_host(host).map_err(unreachable)?;
-        let docker = docker.with_timeout(Duration::from_secs(API_TIMEOUT_S));
+        // A socket whose engine hangs should not hold a run for the full API timeout.
+        let docker = docker.with_timeout(Duration::from_secs(CONNECT_TIMEOUT_S));
         // Older engines (20.10 speaks 1.41) refuse requests with a newer version in the path.
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
         Ok(Engine {
-            docker,
+            docker: docker.with_timeout(Duration::from_secs(API_TIMEOUT_S)),
             host: host.to_owned(),
         })
     }

@@ -168,7 +168,8 @@ pub fn is_static_elf(path: &Path) -> std::io::Result<bool> {
     let phoff = u64::from_le_bytes(header[32..40].try_into().unwrap_or_default());
     let phentsize = usize::from(u16_at(&header, 54));
     let phnum = usize::from(u16_at(&header, 56));
-    if phentsize < 4 || phnum == 0 {
+    // Real executables have a few dozen 56-byte entries; anything else is not one.
+    if !(4..=256).contains(&phentsize) || phnum == 0 || phnum > 4096 {
         return Ok(false);
     }
     let mut table = vec![0u8; phentsize * phnum];

@@ -111,7 +111,9 @@ fn traffic(backends: &DockerBackends, index: usize) -> SocketAddr {
 }
 
 async fn apply(backends: &DockerBackends, replica: usize, active: &[FaultKind]) {
-    backends
+    // Through the trait object, as the timeline runner calls it.
+    let target: &dyn FaultTarget = backends;
+    target
         .apply(BACKEND, replica, active)
         .await
         .unwrap_or_else(|e| panic!("applying {active:?}: {e}"));
