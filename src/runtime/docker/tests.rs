@@ -386,6 +386,35 @@ async fn replica_faults_go_through_the_control_endpoint_and_survive_container_fa
 }
 
 #[tokio::test]
+async fn container_faults_overlap_in_any_order() {
+    let Some(engine) = engine_or_skip("overlapping container faults").await else {
+        return;
+    };
+    let backends = start(&engine, 1).await;
+    let addr = traffic(&backends, 0);
+    let ok = |answer: Result<control::Answer, String>| {
+        assert_eq!(answer.expect("request").status, StatusCode::OK);
+    };
+    // Killed while paused, then thawed: a fresh process.
+    apply(&backends, 0, &[FaultKind::Pause]).await;
+    apply(&backends, 0, &[FaultKind::Pause, FaultKind::Kill]).await;
+    apply(&backends, 0, &[FaultKind::Pause]).await;
+    assert!(get(addr, Duration::from_millis(500)).await.is_err());
+    apply(&backends, 0, &[]).await;
+    ok(get(addr, Duration::from_secs(5)).await);
+    assert_eq!(stats(&backends, 0).await.requests, 1, "a fresh process");
+    // Killed while partitioned; the partition outlasts the kill.
+    apply(&backends, 0, &[FaultKind::Partition]).await;
+    apply(&backends, 0, &[FaultKind::Partition, FaultKind::Kill]).await;
+    apply(&backends, 0, &[FaultKind::Partition]).await;
+    assert!(get(addr, Duration::from_millis(500)).await.is_err());
+    apply(&backends, 0, &[]).await;
+    ok(get(addr, Duration::from_secs(5)).await);
+    assert_eq!(stats(&backends, 0).await.requests, 1, "a fresh process");
+    shutdown(&engine, backends).await;
+}
+
+#[tokio::test]
 async fn a_dropped_run_is_removed_by_its_guard() {
     let Some(engine) = engine_or_skip("guard").await else {
         return;
