@@ -67,13 +67,14 @@ impl StaticBinaries {
                 DockerError::Binaries(format!("{STATIC_DIR_ENV}={}: {why}", dir.display()))
             });
         }
-        let exe = std::env::current_exe().ok();
-        if let Some(exe) = &exe
-            && let Some(dir) = exe.parent()
-            && let Ok(found) = Self::in_dir(dir, exe)
-        {
-            return Ok(found);
-        }
+        let beside_exe = match std::env::current_exe() {
+            Ok(exe) => match exe.parent().map(|dir| Self::in_dir(dir, &exe)) {
+                Some(Ok(found)) => return Ok(found),
+                Some(Err(why)) => why,
+                None => format!("{} has no parent folder", exe.display()),
+            },
+            Err(e) => format!("the running executable is unknown: {e}"),
+        };
         let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         if manifest_dir
             .join("mock-backends")
@@ -84,25 +85,22 @@ impl StaticBinaries {
         }
         Err(DockerError::Binaries(format!(
             "the docker runtime needs static builds of chaosgate and mock-backends for its image, \
-             and found none: set {STATIC_DIR_ENV} to a folder holding both, or put a static \
-             mock-backends next to a static chaosgate ({}), or run from a chaosgate source tree \
-             with cargo installed",
-            exe.as_deref().map_or_else(
-                || "unknown executable".to_owned(),
-                |p| p.display().to_string()
-            )
+             and found none: {beside_exe}; set {STATIC_DIR_ENV} to a folder holding both, or put \
+             a static mock-backends next to a static chaosgate, or run from a chaosgate source \
+             tree ({}) with cargo installed",
+            manifest_dir.display()
         )))
     }
 
     /// `mock-backends` in `dir` and the given `chaosgate`, both static.
-    fn in_dir(dir: &Path, chaosgate: &Path) -> Result<StaticBinaries, String> {
+    pub(super) fn in_dir(dir: &Path, chaosgate: &Path) -> Result<StaticBinaries, String> {
         let mock_backends = dir.join("mock-backends");
         for path in [&mock_backends, &chaosgate.to_path_buf()] {
             match is_static_elf(path) {
                 Ok(true) => {}
                 Ok(false) => {
                     return Err(format!(
-                        "{} is dynamically linked (a FROM scratch image needs a static binary)",
+                        "{} is not a static executable (a FROM scratch image needs one)",
                         path.display()
                     ));
                 }
@@ -159,7 +157,12 @@ pub fn is_static_elf(path: &Path) -> std::io::Result<bool> {
     const PT_INTERP: u32 = 3;
     let mut file = std::fs::File::open(path)?;
     let mut header = [0u8; 64];
-    file.read_exact(&mut header)?;
+    match file.read_exact(&mut header) {
+        Ok(()) => {}
+        // Shorter than an ELF header: not an executable.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
+    }
     // Magic, ELFCLASS64, ELFDATA2LSB.
     if header[..4] != *b"\x7fELF" || header[4] != 2 || header[5] != 1 {
         return Ok(false);

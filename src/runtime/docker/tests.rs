@@ -565,3 +565,15 @@ fn addresses_skip_the_gateway_and_stop_at_the_broadcast() {
     );
     assert!(network.allocate().is_err(), "10.9.0.3 is the broadcast");
 }
+
+#[test]
+fn binaries_that_are_missing_or_not_static_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chaosgate = dir.path().join("chaosgate");
+    let missing = StaticBinaries::in_dir(dir.path(), &chaosgate).expect_err("missing");
+    assert!(missing.contains("mock-backends"), "{missing}");
+    std::fs::write(dir.path().join("mock-backends"), b"#!/bin/sh\n").expect("write");
+    std::fs::write(&chaosgate, b"#!/bin/sh\n").expect("write");
+    let dynamic = StaticBinaries::in_dir(dir.path(), &chaosgate).expect_err("not static");
+    assert!(dynamic.contains("not a static executable"), "{dynamic}");
+}
