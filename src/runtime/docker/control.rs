@@ -108,7 +108,7 @@ pub async fn put_faults(control: SocketAddr, faults: &[Fault]) -> Result<(), Str
     }
 }
 
-/// Waits until `GET /ready` answers 200, polling for at most [`READY_TIMEOUT`].
+/// Waits until `GET /ready` answers 200, polling for at most 10 s.
 pub async fn wait_ready(control: SocketAddr) -> Result<(), String> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut last = String::from("never polled");
