@@ -7,6 +7,7 @@
 //! Engine::connect()            DOCKER_HOST, else unix:///var/run/docker.sock; clear error if absent
 //! prepare(&engine)             sweep leftovers of dead runs, find/build static binaries, build image
 //! DockerBackends::start(..)    network chaosgate-<run>, per replica a sandbox + replica container
+//! backends.start_service(..)   the proxy's container on the same network (same image, /chaosgate)
 //! run_timeline(.., &backends)  faults through FaultTarget (kill/pause/partition on containers,
 //!                              the rest through the replica's control endpoint)
 //! backends.shutdown().await    removes the containers and the network
@@ -35,8 +36,8 @@
 //!   (SIGKILL, a crash), and leaves runs of live processes alone.
 //! - Ctrl-C: the command's `CancellationToken` is cancelled by a `tokio::signal::ctrl_c()` task;
 //!   the timeline runner and the load stop on it, and the command then awaits
-//!   `backends.shutdown()` before exiting (a second Ctrl-C exits at once; the guard, or the next
-//!   run's sweep, removes what is left).
+//!   `backends.shutdown()` before exiting. A second Ctrl-C may exit at once (no destructors run);
+//!   the next run's sweep then removes what is left.
 //!
 //! # Where the image comes from
 //!
