@@ -2,4 +2,5 @@
 
 pub mod backends;
 pub mod compile;
+pub mod docker;
 pub mod standalone;
