@@ -128,7 +128,7 @@ fn an_interrupted_run_writes_partial_results_and_stops() {
             break status;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(10),
+            std::time::SystemTime::now() < deadline,
             "the run did not stop after Ctrl-C"
         );
         std::thread::sleep(Duration::from_millis(50));
