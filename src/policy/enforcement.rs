@@ -32,11 +32,12 @@ const ENFORCED: &[&str] = &[
     "rateLimit.global",
     "faultInjection",
     "requestBuffer",
-    "connection.bufferLimit",
     "tcpKeepalive",
     "responseOverride",
-    "useClientProtocol",
 ];
+
+/// Load balancer types the proxy has; the others fall back to Envoy Gateway's LeastRequest.
+const ENFORCED_LB_TYPES: &[&str] = &["RoundRobin", "LeastRequest", "Random", "ConsistentHash"];
 
 /// The set fields of an effective spec that the embedded proxy does not enforce, as dotted
 /// paths of the largest unenforced subtrees (`compressor`, `http2.initialStreamWindowSize`).
@@ -46,6 +47,13 @@ pub fn not_enforced(effective: &Value) -> Vec<String> {
         for (key, value) in map {
             walk(key, value, &mut out);
         }
+    }
+    if let Some(kind) = effective
+        .pointer("/loadBalancer/type")
+        .and_then(Value::as_str)
+        && !ENFORCED_LB_TYPES.contains(&kind)
+    {
+        out.push(format!("loadBalancer.type={kind}"));
     }
     out
 }
