@@ -172,8 +172,14 @@ pub fn moments(results: &RunResults) -> Vec<Moment> {
             &format!("{}: outlier detection ejects a host", cluster.name),
             &format!("{}: every ejected host is back", cluster.name),
         );
+        // `membership_healthy` also drops for ejected hosts: what is left is health checking.
+        let ejected_at = |i: usize| cluster.ejected_hosts.get(i).map_or(0.0, |&(_, e)| e);
         episodes(
-            cluster.unhealthy_hosts.iter().map(|&(t, v)| (t, v > 0.0)),
+            cluster
+                .unhealthy_hosts
+                .iter()
+                .enumerate()
+                .map(|(i, &(t, v))| (t, v - ejected_at(i) > 0.0)),
             &mut out,
             &format!(
                 "{}: active health check marks a host unhealthy",

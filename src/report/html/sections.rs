@@ -39,7 +39,8 @@ const CHARTS: &[(&str, &str, &str)] = &[
         "proxy_state",
         "Proxy state",
         "Per cluster: active and pending requests against the circuit-breaker limits (dashed), \
-         hosts ejected by outlier detection and hosts failing active health checks.",
+         hosts ejected by outlier detection and hosts not healthy (failing active health checks \
+         or ejected).",
     ),
 ];
 
@@ -206,9 +207,10 @@ pub fn expectations(out: &mut String, r: &RunResults, charts: &[EmbeddedChart]) 
         let _ = writeln!(
             out,
             "<tr{class}><td class=\"mark\">{mark}</td><td>{}</td><td><code>{}</code></td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{chart}</td></tr>",
+             <td class=\"num{}\">{}</td><td class=\"num\">{}</td><td>{chart}</td></tr>",
             Esc(&e.name),
             Esc(&e.assertion),
+            if e.passed { "" } else { " bad" },
             Esc(&e.observed_text),
             e.requests
         );
