@@ -33,7 +33,7 @@ pub fn to_html(c: &Comparison) -> String {
         c.bound
     );
     if !regressions.is_empty() {
-        body.push_str("<div class=\"callout bad\"><strong>Regressions</strong><ul>");
+        body.push_str("<div class=\"callout alert\"><strong>Regressions</strong><ul>");
         for r in &regressions {
             let _ = write!(body, "<li>{}</li>", Esc(r));
         }

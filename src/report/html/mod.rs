@@ -104,3 +104,6 @@ pub fn verdict_word(results: &RunResults) -> &'static str {
         RunVerdict::Incomplete => "INCOMPLETE",
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -83,7 +83,7 @@ pub fn banner(out: &mut String, r: &RunResults) {
     if let Some(reason) = r.incomplete_reason.as_deref().filter(|_| !r.complete) {
         let _ = writeln!(
             out,
-            "<div class=\"callout bad\"><strong>Incomplete run:</strong> {}. Expectations were \
+            "<div class=\"callout alert\"><strong>Incomplete run:</strong> {}. Expectations were \
              evaluated on what was measured.</div>",
             Esc(reason)
         );

@@ -211,7 +211,7 @@ fn route_policies(out: &mut String, policies: &Value) {
         if let Some(code) = route.get("directResponse").and_then(Value::as_u64) {
             let _ = write!(
                 notes,
-                "<div class=\"callout bad\">answered directly with {code}{}</div>",
+                "<div class=\"callout alert\">answered directly with {code}{}</div>",
                 route
                     .get("directResponseBy")
                     .and_then(Value::as_str)
