@@ -94,7 +94,9 @@ enum Command {
     ///
     /// A latency percentile (p50..p99.9) regresses when it grows by more than the bound
     /// (relative); a success rate when it drops by more than the bound in percentage points; an
-    /// expectation when it held in BASE and fails in NEW.
+    /// expectation when it held in BASE and fails in NEW. Exit codes: 0 no regression,
+    /// 1 regression, 2 bad input (unreadable file, different scenarios, bad bound), 3 the HTML
+    /// file could not be written.
     Compare {
         /// The reference run's results.json.
         base: PathBuf,
