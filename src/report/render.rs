@@ -15,18 +15,21 @@ pub fn render_run(results: &RunResults, dir: &Path) -> Result<Vec<PathBuf>, Stri
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut written = Vec::new();
     let mut embedded = Vec::new();
-    let chart_error = match charts::render_all(&results.series, dir) {
+    let mut chart_error = None;
+    match charts::render_all(&results.series, dir) {
         Ok(files) => {
             for file in files {
-                let chart = EmbeddedChart::read(&file.path)
-                    .map_err(|e| format!("cannot read {}: {e}", file.path.display()))?;
-                embedded.push(chart);
+                match EmbeddedChart::read(&file.path) {
+                    Ok(chart) => embedded.push(chart),
+                    Err(e) => {
+                        chart_error = Some(format!("cannot read {}: {e}", file.path.display()));
+                    }
+                }
                 written.push(file.path);
             }
-            None
         }
-        Err(e) => Some(format!("charts not rendered: {e}")),
-    };
+        Err(e) => chart_error = Some(format!("charts not rendered: {e}")),
+    }
     let page = dir.join("report.html");
     html::write(results, &embedded, &page)
         .map_err(|e| format!("cannot write {}: {e}", page.display()))?;
