@@ -4,6 +4,7 @@ mod integration {
     pub mod conformance;
     pub mod explain_snapshots;
     pub mod invalid_scenarios;
+    pub mod report;
     pub mod run;
     pub mod support;
 }

@@ -85,6 +85,30 @@ enum Command {
         #[arg(long)]
         access_log: Option<PathBuf>,
     },
+    /// Re-render charts, report.html and junit.xml next to a results.json.
+    Report {
+        /// A results.json written by `chaosgate run`.
+        results: PathBuf,
+    },
+    /// Compare two runs of one scenario; exit 1 when NEW regressed past the bound.
+    ///
+    /// A latency percentile (p50..p99.9) regresses when it grows by more than the bound
+    /// (relative); a success rate when it drops by more than the bound in percentage points; an
+    /// expectation when it held in BASE and fails in NEW. Exit codes: 0 no regression,
+    /// 1 regression, 2 bad input (unreadable file, different scenarios, bad bound), 3 the HTML
+    /// file could not be written.
+    Compare {
+        /// The reference run's results.json.
+        base: PathBuf,
+        /// The run to judge.
+        new: PathBuf,
+        /// Tolerated regression, e.g. `10%`.
+        #[arg(long, default_value = "10%")]
+        max_regression: String,
+        /// Also write the comparison as HTML here.
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
     /// Send load to a URL and print latency percentiles (coordinated omission corrected).
     Load {
         /// `http://host:port/path`.
@@ -162,6 +186,13 @@ pub fn main() -> ExitCode {
             };
             with_runtime(|cancel| async move { run_paths(&paths, &options, cancel).await.0 })
         }
+        Command::Report { results } => report(&results),
+        Command::Compare {
+            base,
+            new,
+            max_regression,
+            html,
+        } => compare(&base, &new, &max_regression, html.as_deref()),
         Command::Proxy {
             files,
             listen,
@@ -302,6 +333,56 @@ fn explain(path: PathBuf, output: Output, options: LoadOptions) -> u8 {
         },
     }
     exit::PASSED
+}
+
+fn report(results: &std::path::Path) -> u8 {
+    use crate::report::render::{RenderError, render_results_file};
+    match render_results_file(results) {
+        Ok(paths) => {
+            for path in paths {
+                println!("{}", path.display());
+            }
+            exit::PASSED
+        }
+        Err(RenderError::Input(e)) => {
+            eprintln!("error: {e}");
+            exit::INVALID
+        }
+        Err(RenderError::Output(e)) => {
+            eprintln!("error: {e}");
+            exit::INFRASTRUCTURE
+        }
+    }
+}
+
+fn compare(
+    base: &std::path::Path,
+    new: &std::path::Path,
+    max_regression: &str,
+    html: Option<&std::path::Path>,
+) -> u8 {
+    use crate::report::compare::{Bound, Comparison, to_html, to_text};
+    let comparison =
+        match Bound::parse(max_regression).and_then(|b| Comparison::from_files(base, new, b)) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INVALID;
+            }
+        };
+    print!("{}", to_text(&comparison));
+    if let Some(path) = html {
+        if let Err(e) = std::fs::write(path, to_html(&comparison)) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return exit::INFRASTRUCTURE;
+        }
+        println!("html: {}", path.display());
+    }
+    if comparison.regressions().is_empty() {
+        exit::PASSED
+    } else {
+        exit::FAILED
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

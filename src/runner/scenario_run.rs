@@ -338,6 +338,11 @@ async fn execute(
     results
         .write(&dir)
         .map_err(|e| format!("cannot write results to {}: {e}", dir.display()))?;
+    // Charts and the HTML page are a view of results.json, already on disk: a failure here is
+    // a warning, never a lost run.
+    if let Err(e) = crate::report::render::render_run(&results, &dir) {
+        eprintln!("warning: {e}");
+    }
     let _ = update_latest(&scenario_dir, &run_id);
     if let Some(path) = &options.junit {
         junit::write(path, std::slice::from_ref(&results))
