@@ -4,5 +4,6 @@ mod integration {
     pub mod conformance;
     pub mod explain_snapshots;
     pub mod invalid_scenarios;
+    pub mod scenarios_library;
     pub mod support;
 }
