@@ -47,7 +47,12 @@ fn the_library_and_its_subfolders_validate() {
     );
     for dir in ["scenarios/", "scenarios/failing/", "scenarios/long/"] {
         let output = chaosgate(&["validate", dir]);
-        assert_eq!(output.status.code(), Some(0), "validate {dir}: {}", describe(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "validate {dir}: {}",
+            describe(&output)
+        );
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             stdout.contains("0 with errors"),
@@ -59,7 +64,10 @@ fn the_library_and_its_subfolders_validate() {
 #[test]
 fn failing_scenarios_fail_their_expectations() {
     let files = yaml_files("scenarios/failing");
-    assert!(files.len() >= 2, "expected two failing scenarios: {files:?}");
+    assert!(
+        files.len() >= 2,
+        "expected two failing scenarios: {files:?}"
+    );
     let out = tempfile::tempdir().expect("temp dir");
     let out_dir = out.path().to_str().expect("utf-8 temp path");
     for file in &files {
@@ -104,7 +112,10 @@ fn failing_scenarios_fail_their_expectations() {
             .iter()
             .filter(|e| e["passed"] == false)
             .count();
-        assert!(failed >= 1, "{relative}: no failed expectation in results.json");
+        assert!(
+            failed >= 1,
+            "{relative}: no failed expectation in results.json"
+        );
     }
 }
 
