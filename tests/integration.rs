@@ -6,5 +6,6 @@ mod integration {
     pub mod invalid_scenarios;
     pub mod report;
     pub mod run;
+    pub mod scenarios_library;
     pub mod support;
 }
