@@ -255,7 +255,8 @@ fn rule_matches(r: &RouteRef, s: &RuleSeries) -> bool {
         }
 }
 
-/// Cumulative counter values by cluster name, then counter name.
+/// Cumulative counter values by scope (a cluster's name, `http.<listener>`, or "" for root
+/// counters), then counter name.
 pub type ClusterCounters = HashMap<String, HashMap<String, u64>>;
 
 /// Counter samples taken during a run: the cumulative value of every counter per cluster, at
@@ -288,9 +289,26 @@ impl StatTimeline {
 }
 
 impl StatSource for StatTimeline {
+    /// Sums over the clusters in scope; a counter no cluster has (the fault filter's, the local
+    /// rate limiter's) is summed over the listener and root scopes instead.
     fn increase(&self, clusters: &[String], stat: &str, from: Duration, to: Duration) -> u64 {
-        clusters
-            .iter()
+        let latest = self.samples.last().map(|(_, c)| c);
+        let cluster_has = latest.is_some_and(|c| {
+            clusters
+                .iter()
+                .any(|name| c.get(name).is_some_and(|s| s.contains_key(stat)))
+        });
+        let scopes: Vec<&String> = if cluster_has {
+            clusters.iter().collect()
+        } else {
+            latest.map_or_else(Vec::new, |c| {
+                c.keys()
+                    .filter(|k| k.is_empty() || k.starts_with("http."))
+                    .collect()
+            })
+        };
+        scopes
+            .into_iter()
             .map(|c| {
                 self.value_at(c, stat, to)
                     .saturating_sub(self.value_at(c, stat, from))

@@ -150,7 +150,15 @@ impl Joiner {
     }
 
     fn proxy_side(&self, entry: &AccessLogEntry) -> ProxySide {
-        let info = entry.cluster.as_deref().and_then(|c| self.clusters.get(c));
+        // Local replies before the cluster is chosen (rate limits, fault aborts) still belong
+        // to their route rule: its cluster is the route name without `/match/<j>`.
+        let cluster = entry.cluster.as_deref().or_else(|| {
+            entry
+                .route
+                .as_deref()
+                .and_then(|r| r.rsplit_once("/match/").map(|(rule, _)| rule))
+        });
+        let info = cluster.and_then(|c| self.clusters.get(c));
         let backend = entry
             .backend
             .as_deref()
@@ -299,6 +307,25 @@ mod tests {
         );
         let replica1 = recorder.aggregate(|k| k.replica == Some(1), Duration::ZERO, Duration::MAX);
         assert_eq!(replica1.requests, 1);
+    }
+
+    #[test]
+    fn local_replies_before_the_cluster_count_for_their_rule() {
+        let (recorder, j) = joiner();
+        j.log(&AccessLogEntry {
+            cluster: None,
+            status: 429,
+            ..entry(4, 429, false)
+        });
+        SampleSink::record(&j, sample(4, 429));
+        let route = recorder.routes().get("default/api/0");
+        let backend = recorder.backends().get("default/api");
+        let all = recorder.aggregate(
+            |k| k.route == route && k.backend == backend,
+            Duration::ZERO,
+            Duration::MAX,
+        );
+        assert_eq!(all.requests, 1);
     }
 
     #[test]

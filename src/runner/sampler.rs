@@ -27,8 +27,24 @@ impl Samples {
         let mut counters: ClusterCounters = HashMap::new();
         let mut gauges: HashMap<String, HashMap<&'static str, f64>> = HashMap::new();
         stats.visit(&mut |scope, name, _, value| {
-            let Scope::Cluster(cluster) = scope else {
-                return;
+            let cluster = match scope {
+                Scope::Cluster(cluster) => cluster,
+                // Listener and root counters (fault, local rate limit) are kept too, under
+                // their Envoy prefixes, for `stat()` on counters no cluster has.
+                Scope::Http(listener) => {
+                    counters
+                        .entry(format!("http.{listener}"))
+                        .or_default()
+                        .insert(name.to_string(), value);
+                    return;
+                }
+                Scope::Root => {
+                    counters
+                        .entry(String::new())
+                        .or_default()
+                        .insert(name.to_string(), value);
+                    return;
+                }
             };
             counters
                 .entry(cluster.to_string())

@@ -247,4 +247,13 @@ fn stat_sums_the_increase_over_clusters_in_scope() {
     assert!(v.passed, "{v:?}");
     let v = r.check(Scope::default(), "stat(upstream_rq_retry) == 26");
     assert!(v.passed, "{v:?}");
+    // A listener counter, not a cluster one.
+    let mut with_http = sample(25, 1);
+    with_http.insert(
+        "http.default/eg/http".to_string(),
+        HashMap::from([("fault.aborts_injected".to_string(), 7)]),
+    );
+    r.stats.push(Duration::from_secs(9), with_http);
+    let v = r.check(Scope::default(), "stat(fault.aborts_injected) == 7");
+    assert!(v.passed, "{v:?}");
 }

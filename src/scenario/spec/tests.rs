@@ -384,7 +384,7 @@ fn run_length_is_the_latest_load_end() {
 #[test]
 fn scopes_resolve_references() {
     let s = valid(&with(
-        "    - name: second\n      rate: 1\n      duration: 5s\n  expect:\n    - where: {route: shop/catalog/rule/2, backend: default/payments, replica: 1, load: second, from: 0.5}\n      assert: share < 60%\n    - where: {route: catalog/rule/read}\n      assert: status_count(5xx) == 0\n",
+        "    - name: second\n      rate: 1\n      duration: 5s\n  expect:\n    - where: {route: shop/catalog/rule/2, backend: default/payments, replica: 1, load: second, from: 1}\n      assert: share < 60%\n    - where: {route: catalog/rule/read}\n      assert: status_count(5xx) == 0\n",
     ));
     let scope = &s.spec.expect[0].scope;
     assert_eq!(
@@ -405,7 +405,7 @@ fn scopes_resolve_references() {
     );
     assert_eq!(scope.replica, Some(1));
     assert_eq!(scope.load.as_deref(), Some("second"));
-    assert_eq!(scope.from, Some(Duration::from_millis(500)));
+    assert_eq!(scope.from, Some(Duration::from_secs(1)));
     assert_eq!(
         s.spec.expect[1].scope.route.as_ref().unwrap().rule,
         Some(RuleRef::Name("read".into()))
@@ -787,7 +787,7 @@ fn lists_where_mappings_belong() {
 #[test]
 fn run_times_must_be_non_negative() {
     assert_errors(
-        &with("  expect:\n    - {where: {from: -1, to: 2.5}, assert: requests > 1}\n"),
+        &with("  expect:\n    - {where: {from: -1, to: 3}, assert: requests > 1}\n"),
         &[
             "s.yaml:12:16: spec.expect[0].where.from: -1 is not a time in the run: give seconds from 0, or a duration such as 6s",
         ],
@@ -804,5 +804,15 @@ fn serde_struct_names_are_not_shown() {
     assert_eq!(
         raw::plain_message(d).message,
         "invalid type: integer `5`, expected a mapping"
+    );
+}
+
+#[test]
+fn window_bounds_are_whole_seconds() {
+    assert_errors(
+        &with("  expect:\n    - {where: {from: 1500ms, to: 3s}, assert: requests > 1}\n"),
+        &[
+            "s.yaml:12:16: spec.expect[0].where.from: `from` (1s500ms) must be a whole number of seconds: requests are counted in 1s windows",
+        ],
     );
 }

@@ -135,6 +135,20 @@ fn scope(c: &mut Checker<'_>, path: &str, raw: RawScope, d: &Declared<'_>) -> Op
         .and_then(|v| values::run_time(c, &at("to"), v));
     ok &= raw.from.is_none() || from.is_some();
     ok &= raw.to.is_none() || to.is_some();
+    // Requests are counted in one-second windows by intended send time: a bound inside a
+    // second would be silently widened, so it is refused instead.
+    for (field, value) in [("from", from), ("to", to)] {
+        if let Some(v) = value.filter(|v| v.subsec_nanos() != 0) {
+            c.error(
+                &at(field),
+                format!(
+                    "`{field}` ({}) must be a whole number of seconds: requests are counted in 1s windows",
+                    fmt(v)
+                ),
+            );
+            ok = false;
+        }
+    }
     if let (Some(from), Some(to)) = (from, to)
         && from >= to
     {
