@@ -179,62 +179,43 @@ impl<'a> Resolver<'a> {
 
     fn run(&mut self) {
         self.build_parent_maps();
-        let count = self.policies.len();
-        // 1. Route rules.
-        for p in 0..count {
-            for target in self.plain_targets(p) {
-                if target.kind != "Gateway" && target.section.is_some() {
-                    self.mark_processed(p);
-                    self.process_route(p, &target);
-                }
-            }
-        }
-        // 2. Whole routes (selectors included).
-        for p in 0..count {
-            for target in self.targets(p, TargetPool::Routes) {
-                if target.kind != "Gateway" && target.section.is_none() {
-                    self.mark_processed(p);
-                    self.process_route(p, &target);
-                }
-            }
-        }
+        let is_gateway = |t: &Target| t.kind == "Gateway";
+        let is_listener_set = |t: &Target| t.kind == "ListenerSet";
+        // 1. Route rules, 2. whole routes (selectors included).
+        self.pass(
+            None,
+            |t| !is_gateway(t) && t.section.is_some(),
+            Self::process_route,
+        );
+        self.pass(
+            Some(TargetPool::Routes),
+            |t| !is_gateway(t) && t.section.is_none(),
+            Self::process_route,
+        );
         if !self.topology.listener_sets.is_empty() {
             // 3. ListenerSet listeners, 4. whole ListenerSets.
-            for p in 0..count {
-                for target in self.plain_targets(p) {
-                    if target.kind == "ListenerSet" && target.section.is_some() {
-                        self.mark_processed(p);
-                        self.process_listener_set(p, &target);
-                    }
-                }
-            }
-            for p in 0..count {
-                for target in self.targets(p, TargetPool::ListenerSets) {
-                    if target.kind == "ListenerSet" && target.section.is_none() {
-                        self.mark_processed(p);
-                        self.process_listener_set(p, &target);
-                    }
-                }
-            }
+            self.pass(
+                None,
+                |t| is_listener_set(t) && t.section.is_some(),
+                Self::process_listener_set,
+            );
+            self.pass(
+                Some(TargetPool::ListenerSets),
+                |t| is_listener_set(t) && t.section.is_none(),
+                Self::process_listener_set,
+            );
         }
-        // 5. Gateway listeners.
-        for p in 0..count {
-            for target in self.plain_targets(p) {
-                if target.kind == "Gateway" && target.section.is_some() {
-                    self.mark_processed(p);
-                    self.process_gateway(p, &target);
-                }
-            }
-        }
-        // 6. Whole Gateways.
-        for p in 0..count {
-            for target in self.targets(p, TargetPool::Gateways) {
-                if target.kind == "Gateway" && target.section.is_none() {
-                    self.mark_processed(p);
-                    self.process_gateway(p, &target);
-                }
-            }
-        }
+        // 5. Gateway listeners, 6. whole Gateways.
+        self.pass(
+            None,
+            |t| is_gateway(t) && t.section.is_some(),
+            Self::process_gateway,
+        );
+        self.pass(
+            Some(TargetPool::Gateways),
+            |t| is_gateway(t) && t.section.is_none(),
+            Self::process_gateway,
+        );
         for status in &mut self.statuses {
             status.truncate();
         }
@@ -269,6 +250,26 @@ impl<'a> Resolver<'a> {
             processed,
             unattached,
             rules: self.rules,
+        }
+    }
+
+    /// One processing pass: every policy, in order, for each of its targets this pass takes.
+    /// Without a pool only `targetRef(s)` count (selectors never name a section).
+    fn pass(
+        &mut self,
+        pool: Option<TargetPool>,
+        takes: impl Fn(&Target) -> bool,
+        process: fn(&mut Self, usize, &Target),
+    ) {
+        for p in 0..self.policies.len() {
+            let targets = match pool {
+                Some(pool) => self.targets(p, pool),
+                None => self.plain_targets(p),
+            };
+            for target in targets.iter().filter(|t| takes(t)) {
+                self.mark_processed(p);
+                process(self, p, target);
+            }
         }
     }
 
