@@ -266,12 +266,21 @@ pub fn endpoint_slices(backends: &DockerBackends) -> String {
         .collect();
     names.sort_unstable();
     names.dedup();
+    let listed: Vec<(&str, Vec<(usize, SocketAddr)>)> = names
+        .into_iter()
+        .map(|name| (name, backends.endpoints(name)))
+        .collect();
+    render_slices(&listed)
+}
+
+/// [`endpoint_slices`] for `(ns/name, [(replica, address)])` pairs.
+fn render_slices(backends: &[(&str, Vec<(usize, SocketAddr)>)]) -> String {
     let mut out = String::new();
-    for backend in names {
+    for (backend, endpoints) in backends {
         let Some((namespace, name)) = backend.split_once('/') else {
             continue;
         };
-        let mut endpoints = backends.endpoints(backend);
+        let mut endpoints = endpoints.clone();
         endpoints.sort_by_key(|(index, _)| *index);
         let _ = write!(
             out,
@@ -290,6 +299,30 @@ pub fn endpoint_slices(backends: &DockerBackends) -> String {
 #[cfg(test)]
 mod unit {
     use super::*;
+
+    #[test]
+    fn slices_give_the_proxy_the_replicas_in_order() {
+        use crate::runtime::compile::EndpointSource;
+        let addr = |last: u8| SocketAddr::from(([10, 9, 0, last], TRAFFIC_PORT));
+        let text = render_slices(&[
+            ("default/api", vec![(1, addr(3)), (0, addr(2))]),
+            ("shop/cart", vec![(0, addr(4))]),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("endpoints.yaml");
+        std::fs::write(&file, text).unwrap();
+        let loaded = crate::scenario::load::load_files(&[file]);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let endpoints = crate::runtime::standalone::ManifestEndpoints(&loaded.objects);
+        assert_eq!(
+            endpoints.endpoints("Service", "default", "api", Some(8080)),
+            vec![(addr(2), 0), (addr(3), 1)]
+        );
+        assert_eq!(
+            endpoints.endpoints("Service", "shop", "cart", Some(80)),
+            vec![(addr(4), 0)]
+        );
+    }
 
     #[test]
     fn lines_split_across_frames_are_joined() {
