@@ -210,3 +210,33 @@ fn binds(compiled: &Compiled, listen: &[String]) -> Result<Vec<(String, SocketAd
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stats_listener_answers_stats_and_nothing_else() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cancel = CancellationToken::new();
+        let server = tokio::spawn(serve_stats(
+            listener,
+            Arc::new(Stats::default()),
+            cancel.clone(),
+        ));
+        let get = |path: &'static str| async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut answer = String::new();
+            s.read_to_string(&mut answer).await.unwrap();
+            answer
+        };
+        assert!(get("/stats").await.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(get("/clusters").await.starts_with("HTTP/1.1 404"));
+        cancel.cancel();
+        server.await.unwrap();
+    }
+}

@@ -212,14 +212,52 @@ mod tests {
         );
     }
 
+    /// A `/stats` over HTTP (the docker proxy's) ends in the same samples as in-process stats.
     #[tokio::test]
-    async fn both_sources_fill_the_same_samples() {
-        let stats = Arc::new(Stats::default());
-        let mut a = Samples::default();
-        a.take(&stats, Duration::from_secs(1));
-        let source = StatsSource::InProcess(stats);
-        let mut b = Samples::default();
-        source.sample(&mut b, Duration::from_secs(1)).await;
-        assert_eq!(format!("{:?}", a.counters), format!("{:?}", b.counters));
+    async fn stats_over_http_are_sampled() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            for total in [3u64, 7] {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await.unwrap();
+                let body = format!(
+                    "cluster.c.upstream_rq_total: {total}\ncluster.c.upstream_rq_active: 2\n"
+                );
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                s.write_all(head.as_bytes()).await.unwrap();
+                s.write_all(body.as_bytes()).await.unwrap();
+            }
+        });
+        let source = StatsSource::Http {
+            addr,
+            clusters: vec!["c".to_string()],
+        };
+        let mut samples = Samples::default();
+        source.sample(&mut samples, Duration::from_secs(1)).await;
+        source.sample(&mut samples, Duration::from_secs(2)).await;
+        server.await.unwrap();
+        assert_eq!(
+            samples.clusters["c"].active_requests,
+            vec![(1.0, 2.0), (2.0, 2.0)]
+        );
+        assert_eq!(
+            format!("{:?}", samples.counters)
+                .matches("upstream_rq_total")
+                .count(),
+            2
+        );
+        // Nobody answering: no sample rather than zeros.
+        let gone = StatsSource::Http {
+            addr,
+            clusters: vec!["c".to_string()],
+        };
+        gone.sample(&mut samples, Duration::from_secs(3)).await;
+        assert_eq!(samples.clusters["c"].active_requests.len(), 2);
     }
 }
