@@ -2,6 +2,7 @@
 
 mod integration {
     pub mod conformance;
+    pub mod docker_run;
     pub mod explain_snapshots;
     pub mod invalid_scenarios;
     pub mod report;

@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use super::flags::ResponseFlags;
+use super::flags::{ResponseFlag, ResponseFlags};
 
 /// One finished request, as Envoy's access log would describe it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessLogEntry {
     /// `x-request-id` (the client's, or generated).
     pub request_id: String,
@@ -35,18 +35,30 @@ pub struct AccessLogEntry {
     /// Status sent downstream (0 when no response could be sent).
     pub status: u16,
     /// Envoy response flags.
-    #[serde(serialize_with = "flags_as_str")]
+    #[serde(serialize_with = "flags_as_str", deserialize_with = "flags_from_str")]
     pub response_flags: ResponseFlags,
     /// Upstream attempts made (1 + retries; 0 when none).
     pub attempts: u32,
     /// Start time, as an offset from the proxy's start (tokio clock).
-    #[serde(serialize_with = "duration_ms", rename = "start_ms")]
+    #[serde(
+        serialize_with = "duration_ms",
+        deserialize_with = "ms_duration",
+        rename = "start_ms"
+    )]
     pub start: Duration,
     /// From request start until the response body ended.
-    #[serde(serialize_with = "duration_ms", rename = "duration_ms")]
+    #[serde(
+        serialize_with = "duration_ms",
+        deserialize_with = "ms_duration",
+        rename = "duration_ms"
+    )]
     pub duration: Duration,
     /// From sending the last attempt upstream to its response headers.
-    #[serde(serialize_with = "opt_duration_ms", rename = "upstream_duration_ms")]
+    #[serde(
+        serialize_with = "opt_duration_ms",
+        deserialize_with = "opt_ms_duration",
+        rename = "upstream_duration_ms"
+    )]
     pub upstream_duration: Option<Duration>,
 }
 
@@ -163,10 +175,54 @@ fn opt_duration_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S
     }
 }
 
+/// Every flag, to read codes back (a JSON-lines log collected from a proxy in a container).
+const ALL_FLAGS: [ResponseFlag; 14] = [
+    ResponseFlag::NoHealthyUpstream,
+    ResponseFlag::UpstreamConnectionFailure,
+    ResponseFlag::UpstreamOverflow,
+    ResponseFlag::NoRouteFound,
+    ResponseFlag::UpstreamRetryLimitExceeded,
+    ResponseFlag::UpstreamRequestTimeout,
+    ResponseFlag::UpstreamConnectionTermination,
+    ResponseFlag::UpstreamRemoteReset,
+    ResponseFlag::StreamIdleTimeout,
+    ResponseFlag::DurationTimeout,
+    ResponseFlag::DownstreamConnectionTermination,
+    ResponseFlag::RateLimited,
+    ResponseFlag::FaultInjected,
+    ResponseFlag::DelayInjected,
+];
+
+fn flags_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ResponseFlags, D::Error> {
+    let text = String::deserialize(d)?;
+    let mut flags = ResponseFlags::EMPTY;
+    for code in text.split(',').filter(|c| !c.is_empty() && *c != "-") {
+        let flag = ALL_FLAGS
+            .iter()
+            .find(|f| f.code() == code)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown response flag {code}")))?;
+        flags.insert(*flag);
+    }
+    Ok(flags)
+}
+
+fn ms_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let ms = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(ms / 1000.0).map_err(serde::de::Error::custom)
+}
+
+fn opt_ms_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    match Option::<f64>::deserialize(d)? {
+        Some(ms) => Duration::try_from_secs_f64(ms / 1000.0)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        None => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::flags::ResponseFlag;
 
     fn entry() -> AccessLogEntry {
         AccessLogEntry {
@@ -203,6 +259,26 @@ mod tests {
         assert_eq!(v["upstream_duration_ms"], serde_json::Value::Null);
         assert_eq!(v["upstream_host"], "127.0.0.1:8080");
         assert_eq!(v["replica"], 1);
+    }
+
+    #[test]
+    fn json_lines_read_back_as_the_same_entry() {
+        let mut e = entry();
+        e.response_flags
+            .insert(ResponseFlag::UpstreamRetryLimitExceeded);
+        e.upstream_duration = Some(Duration::from_millis(3));
+        for e in [entry(), e] {
+            let line = serde_json::to_string(&e).unwrap();
+            let back: AccessLogEntry = serde_json::from_str(&line).unwrap();
+            assert_eq!(back, e, "{line}");
+        }
+        let none: AccessLogEntry = serde_json::from_str(
+            &serde_json::to_string(&entry())
+                .unwrap()
+                .replace("\"UO\"", "\"-\""),
+        )
+        .unwrap();
+        assert!(none.response_flags.is_empty());
     }
 
     #[test]

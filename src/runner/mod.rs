@@ -6,6 +6,7 @@
 
 mod join;
 mod loads;
+mod runtime;
 mod sampler;
 mod scenario_run;
 
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-pub use sampler::Samples;
+pub use sampler::{Samples, StatsSource};
 pub use scenario_run::{ScenarioOutcome, run_scenario_file};
 
 use crate::report::results::RunVerdict;

@@ -1,7 +1,10 @@
 //! Samples the proxy's counters and gauges once per second: counters feed `stat(NAME)`
-//! expectations, gauges feed the proxy-state chart.
+//! expectations, gauges feed the proxy-state chart. The proxy is read in-process (embedded
+//! runtime) or through its `/stats` text over HTTP (docker runtime); both end in
+//! [`Samples::record`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,31 +24,114 @@ pub struct Samples {
     pub clusters: HashMap<String, ClusterSeries>,
 }
 
+/// Where the proxy's stats are read.
+#[derive(Clone)]
+pub enum StatsSource {
+    /// The embedded proxy's own stats.
+    InProcess(Arc<Stats>),
+    /// A proxy's `/stats` (Envoy text format) at `addr`; `clusters` are the cluster names it
+    /// serves (names and stat names both hold dots, so `cluster.<name>.<stat>` is split on a
+    /// known name).
+    Http {
+        addr: SocketAddr,
+        clusters: Vec<String>,
+    },
+}
+
+impl StatsSource {
+    /// Every stat by its Envoy text name; `None` when the proxy cannot be read.
+    pub async fn snapshot(&self) -> Option<BTreeMap<String, u64>> {
+        match self {
+            StatsSource::InProcess(stats) => Some(stats.snapshot()),
+            StatsSource::Http { addr, .. } => {
+                let answer = crate::runtime::docker::control::request(
+                    *addr,
+                    http::Method::GET,
+                    "/stats",
+                    bytes::Bytes::new(),
+                    Duration::from_millis(900),
+                )
+                .await
+                .ok()?;
+                answer
+                    .status
+                    .is_success()
+                    .then(|| parse_stats_text(&String::from_utf8_lossy(&answer.body)))
+            }
+        }
+    }
+
+    async fn sample(&self, samples: &mut Samples, at: Duration) {
+        match self {
+            StatsSource::InProcess(stats) => samples.take(stats, at),
+            StatsSource::Http { clusters, .. } => {
+                // An unreadable proxy (gone, slow) leaves a gap rather than zeros.
+                if let Some(all) = self.snapshot().await {
+                    samples.record(cluster_stats(&all, clusters), at);
+                }
+            }
+        }
+    }
+}
+
+/// `name: value` lines (Envoy's `/stats` text) as a map; other lines are skipped.
+pub fn parse_stats_text(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter_map(|line| {
+            let (name, value) = line.rsplit_once(": ")?;
+            Some((name.to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// `(cluster, stat, value)` for every `cluster.<name>.<stat>` of a known cluster (the longest
+/// known name wins when one is a prefix of another).
+fn cluster_stats<'a>(
+    all: &'a BTreeMap<String, u64>,
+    clusters: &'a [String],
+) -> impl Iterator<Item = (&'a str, &'a str, u64)> + 'a {
+    all.iter().filter_map(move |(key, value)| {
+        let rest = key.strip_prefix("cluster.")?;
+        let cluster = clusters
+            .iter()
+            .filter(|c| {
+                rest.strip_prefix(c.as_str())
+                    .is_some_and(|tail| tail.starts_with('.'))
+            })
+            .max_by_key(|c| c.len())?;
+        Some((cluster.as_str(), &rest[cluster.len() + 1..], *value))
+    })
+}
+
 impl Samples {
     /// Takes one sample of `stats` at `t` seconds into the run.
     pub fn take(&mut self, stats: &Stats, at: Duration) {
+        let mut entries: Vec<(String, String, u64)> = Vec::new();
+        stats.visit(&mut |scope, name, _, value| {
+            // Listener and root counters (fault, local rate limit) are kept too, under their
+            // Envoy prefixes, for `stat()` on counters no cluster has.
+            let scope = match scope {
+                Scope::Cluster(cluster) => cluster.to_string(),
+                Scope::Http(listener) => format!("http.{listener}"),
+                Scope::Root => String::new(),
+            };
+            entries.push((scope, name.to_string(), value));
+        });
+        self.record(
+            entries.iter().map(|(c, n, v)| (c.as_str(), n.as_str(), *v)),
+            at,
+        );
+    }
+
+    /// Records one sample from `(cluster, stat, value)` triples at `at` into the run.
+    pub fn record<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = (&'a str, &'a str, u64)>,
+        at: Duration,
+    ) {
         let mut counters: ClusterCounters = HashMap::new();
         let mut gauges: HashMap<String, HashMap<&'static str, f64>> = HashMap::new();
-        stats.visit(&mut |scope, name, _, value| {
-            let cluster = match scope {
-                Scope::Cluster(cluster) => cluster,
-                // Listener and root counters (fault, local rate limit) are kept too, under
-                // their Envoy prefixes, for `stat()` on counters no cluster has.
-                Scope::Http(listener) => {
-                    counters
-                        .entry(format!("http.{listener}"))
-                        .or_default()
-                        .insert(name.to_string(), value);
-                    return;
-                }
-                Scope::Root => {
-                    counters
-                        .entry(String::new())
-                        .or_default()
-                        .insert(name.to_string(), value);
-                    return;
-                }
-            };
+        for (cluster, name, value) in entries {
             counters
                 .entry(cluster.to_string())
                 .or_default()
@@ -56,13 +142,13 @@ impl Samples {
                 "outlier_detection.ejections_active" => "ejected",
                 "membership_total" => "total",
                 "membership_healthy" => "healthy",
-                _ => return,
+                _ => continue,
             };
             gauges
                 .entry(cluster.to_string())
                 .or_default()
                 .insert(gauge, value as f64);
-        });
+        }
         let t = at.as_secs_f64();
         for (cluster, g) in gauges {
             let series = self
@@ -86,7 +172,7 @@ impl Samples {
 
 /// Samples `stats` every second from `run_start` until `stop` fires, then once more.
 pub async fn sample_until(
-    stats: Arc<Stats>,
+    stats: StatsSource,
     run_start: Instant,
     stop: tokio_util::sync::CancellationToken,
 ) -> Samples {
@@ -95,10 +181,88 @@ pub async fn sample_until(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
-            _ = tick.tick() => samples.take(&stats, run_start.elapsed()),
+            _ = tick.tick() => stats.sample(&mut samples, run_start.elapsed()).await,
             _ = stop.cancelled() => break,
         }
     }
-    samples.take(&stats, run_start.elapsed());
+    stats.sample(&mut samples, run_start.elapsed()).await;
     samples
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_text_splits_on_known_cluster_names() {
+        let text = "cluster.httproute/default/api/rule/0.upstream_rq_total: 12\n\
+                    cluster.httproute/default/api/rule/0.outlier_detection.ejections_active: 1\n\
+                    cluster.httproute/default/api/rule/0.membership_total: 3\n\
+                    cluster.httproute/default/api/rule/0.membership_healthy: 2\n\
+                    cluster.other.upstream_rq_total: 5\n\
+                    http.default/eg/http.downstream_rq_total: 12\n\
+                    not a stat line\n";
+        let all = parse_stats_text(text);
+        assert_eq!(all.len(), 6);
+        let clusters = vec!["httproute/default/api/rule/0".to_string()];
+        let mut samples = Samples::default();
+        samples.record(cluster_stats(&all, &clusters), Duration::from_secs(1));
+        let series = &samples.clusters["httproute/default/api/rule/0"];
+        assert_eq!(series.ejected_hosts, vec![(1.0, 1.0)]);
+        assert_eq!(series.unhealthy_hosts, vec![(1.0, 1.0)]);
+        assert_eq!(
+            samples.clusters.len(),
+            1,
+            "unknown clusters are not sampled"
+        );
+    }
+
+    /// A `/stats` over HTTP (the docker proxy's) ends in the same samples as in-process stats.
+    #[tokio::test]
+    async fn stats_over_http_are_sampled() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            for total in [3u64, 7] {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await.unwrap();
+                let body = format!(
+                    "cluster.c.upstream_rq_total: {total}\ncluster.c.upstream_rq_active: 2\n"
+                );
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                s.write_all(head.as_bytes()).await.unwrap();
+                s.write_all(body.as_bytes()).await.unwrap();
+            }
+        });
+        let source = StatsSource::Http {
+            addr,
+            clusters: vec!["c".to_string()],
+        };
+        let mut samples = Samples::default();
+        source.sample(&mut samples, Duration::from_secs(1)).await;
+        source.sample(&mut samples, Duration::from_secs(2)).await;
+        server.await.unwrap();
+        assert_eq!(
+            samples.clusters["c"].active_requests,
+            vec![(1.0, 2.0), (2.0, 2.0)]
+        );
+        assert_eq!(
+            format!("{:?}", samples.counters)
+                .matches("upstream_rq_total")
+                .count(),
+            2
+        );
+        // Nobody answering: no sample rather than zeros.
+        let gone = StatsSource::Http {
+            addr,
+            clusters: vec!["c".to_string()],
+        };
+        gone.sample(&mut samples, Duration::from_secs(3)).await;
+        assert_eq!(samples.clusters["c"].active_requests.len(), 2);
+    }
 }

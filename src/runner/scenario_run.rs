@@ -1,7 +1,6 @@
-//! One scenario file, start to finish, in the embedded runtime.
+//! One scenario file, start to finish, in either runtime (see [`super::runtime`]).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -12,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::join::{ClusterInfo, Joiner};
 use super::loads::load_spec;
+use super::runtime::RunBackends;
 use super::sampler::{Samples, sample_until};
 use super::{OutputFormat, RunOptions, RuntimeKind};
 use crate::chaos::timeline::run_timeline;
@@ -20,11 +20,9 @@ use crate::loadgen::recorder::WindowedRecorder;
 use crate::loadgen::summary::LoadSummary;
 use crate::policy::explain::Explanation;
 use crate::policy::objects::ObjectSet;
-use crate::proxy::Proxy;
 use crate::report::results::{RunResults, RunVerdict, SCHEMA_VERSION, rfc3339, update_latest};
 use crate::report::{junit, series, summary};
-use crate::runtime::backends::EmbeddedBackends;
-use crate::runtime::compile::{Compiled, EndpointSource, compile};
+use crate::runtime::compile::{Compiled, compile};
 use crate::scenario::crosscheck::load_target;
 use crate::scenario::diag::Diagnostics;
 use crate::scenario::inputs::{Analysis, Inputs};
@@ -95,16 +93,6 @@ pub async fn run_scenario_file(
             };
         }
     };
-    if options.runtime == RuntimeKind::Docker {
-        let error =
-            "the docker runtime is not available yet in this build: run with --runtime embedded"
-                .to_string();
-        eprintln!("{}: {error}", file.display());
-        return ScenarioOutcome::Infrastructure {
-            file: file.to_path_buf(),
-            error,
-        };
-    }
     let analysis = inputs.analyze();
     match execute(file, &inputs.objects, &scenario, &analysis, options, cancel).await {
         Ok((results, dir)) => {
@@ -134,28 +122,6 @@ pub async fn run_scenario_file(
     }
 }
 
-/// Endpoints of scenario backends: the relays in front of their replicas.
-struct RelayEndpoints<'a>(&'a EmbeddedBackends);
-
-impl EndpointSource for RelayEndpoints<'_> {
-    fn endpoints(
-        &self,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-        _port: Option<u16>,
-    ) -> Vec<(SocketAddr, usize)> {
-        if kind != "Service" {
-            return Vec::new();
-        }
-        self.0
-            .endpoints(&format!("{namespace}/{name}"))
-            .into_iter()
-            .map(|(replica, addr)| (addr, replica))
-            .collect()
-    }
-}
-
 /// Starts everything, runs the scenario and writes its results; the error case is a failure
 /// to start (nothing was measured).
 async fn execute(
@@ -173,8 +139,9 @@ async fn execute(
     let explanation = Explanation::new(&analysis.topology, &analysis.resolution);
     let mut warnings = not_enforced_warnings(&explanation);
 
-    let backends = EmbeddedBackends::start(spec).await?;
-    let compiled = match compile(analysis, objects, &RelayEndpoints(&backends), seed) {
+    let setup_start = Instant::now();
+    let mut backends = RunBackends::start(options.runtime, spec, &cancel).await?;
+    let compiled = match compile(analysis, objects, &backends, seed) {
         Ok(c) => c,
         Err(e) => {
             backends.shutdown().await;
@@ -192,27 +159,28 @@ async fn execute(
         Arc::new(WindowedRecorder::try_new(Duration::from_secs(1)).map_err(|e| e.to_string())?);
     let (rule_series, cluster_info) = rule_series(analysis, &compiled, &recorder);
     let joiner = Arc::new(Joiner::new(recorder.clone(), &run_id, cluster_info));
-    let binds: Vec<(String, SocketAddr)> = compiled
-        .listeners
-        .iter()
-        .map(|l| (l.name.clone(), ([127, 0, 0, 1], 0).into()))
-        .collect();
-    let proxy = match Proxy::builder(compiled.config.clone())
-        .access_log_sink(joiner.clone())
-        .start(binds, Some(([127, 0, 0, 1], 0).into()))
+    let mut proxy = match backends
+        .start_proxy(&compiled, file, objects, seed, joiner.clone())
         .await
     {
         Ok(proxy) => proxy,
         Err(e) => {
             backends.shutdown().await;
-            return Err(format!("cannot start the proxy: {e}"));
+            return Err(e);
         }
     };
+    if options.runtime == RuntimeKind::Docker && !options.quiet {
+        eprintln!(
+            "docker runtime: backends and proxy serving after {:.1}s",
+            setup_start.elapsed().as_secs_f64()
+        );
+    }
 
     let run_length = spec.run_length();
     let run_start = Instant::now();
     let stop = cancel.child_token();
-    let sampler = tokio::spawn(sample_until(proxy.stats().clone(), run_start, stop.clone()));
+    let stats_source = proxy.stats_source(&compiled);
+    let sampler = tokio::spawn(sample_until(stats_source.clone(), run_start, stop.clone()));
     let mut loads = JoinSet::new();
     let mut load_error = None;
     for (index, load) in spec.load.iter().enumerate() {
@@ -238,7 +206,7 @@ async fn execute(
     }
     let timeline = {
         let stop = stop.clone();
-        async { run_timeline(spec, run_start, &backends, stop).await }
+        async { run_timeline(spec, run_start, backends.fault_target(), stop).await }
     };
     let progress = progress_loop(
         &scenario.name,
@@ -275,11 +243,20 @@ async fn execute(
     }
     let samples = sampler.await.unwrap_or_else(|_| Samples::default());
     let elapsed = run_start.elapsed();
+    // Before the joiner finishes: a proxy in a container delivers its last log entries here.
+    let proxy_stats = proxy.final_stats(&stats_source).await;
     joiner.finish();
     recorder.flush();
-    let proxy_stats = proxy.stats().snapshot();
     proxy.shutdown().await;
+    let runtime = backends.name();
+    let teardown_start = Instant::now();
     backends.shutdown().await;
+    if options.runtime == RuntimeKind::Docker && !options.quiet {
+        eprintln!(
+            "docker runtime: containers and network removed in {:.1}s",
+            teardown_start.elapsed().as_secs_f64()
+        );
+    }
 
     let complete = interrupted.is_none();
     let ctx = EvalContext {
@@ -314,7 +291,7 @@ async fn execute(
         file: file.display().to_string(),
         run_id: run_id.clone(),
         started_at: rfc3339(started_at),
-        runtime: "embedded".to_string(),
+        runtime: runtime.to_string(),
         seed,
         duration_s: run_length.as_secs_f64(),
         elapsed_s: elapsed.as_secs_f64(),

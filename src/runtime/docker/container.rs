@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkConnectRequest,
-    NetworkDisconnectRequest, NetworkingConfig, PortBinding,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Mount, MountType,
+    NetworkConnectRequest, NetworkDisconnectRequest, NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::{CreateContainerOptions, KillContainerOptions};
 use mock_backends::ReplicaConfig;
@@ -323,6 +323,8 @@ pub struct ServiceLaunch<'a> {
     pub ports: Vec<u16>,
     /// `KEY=value` environment entries.
     pub env: Vec<String>,
+    /// Host files mounted read-only: `(absolute host path, path in the container)`.
+    pub mounts: Vec<(String, String)>,
 }
 
 /// A running service container.
@@ -366,6 +368,20 @@ impl ServiceContainer {
             )),
             host_config: Some(HostConfig {
                 network_mode: Some(network.to_owned()),
+                // Mounts rather than binds: paths may hold a `:`.
+                mounts: Some(
+                    launch
+                        .mounts
+                        .iter()
+                        .map(|(host, inside)| Mount {
+                            target: Some(inside.clone()),
+                            source: Some(host.clone()),
+                            typ: Some(MountType::BIND),
+                            read_only: Some(true),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
                 port_bindings: Some(
                     launch
                         .ports
@@ -398,6 +414,22 @@ impl ServiceContainer {
             ip,
             published,
         })
+    }
+}
+
+impl ServiceContainer {
+    /// Sends `signal` (e.g. `SIGINT`) to the service's process.
+    pub async fn signal(&self, engine: &Engine, signal: &str) -> Result<(), DockerError> {
+        engine
+            .docker()
+            .kill_container(
+                &self.name,
+                Some(KillContainerOptions {
+                    signal: signal.to_owned(),
+                }),
+            )
+            .await
+            .map_err(api(format!("signalling {}", self.name)))
     }
 }
 

@@ -7,7 +7,8 @@
 //! Engine::connect()            DOCKER_HOST, else unix:///var/run/docker.sock; clear error if absent
 //! prepare(&engine)             sweep leftovers of dead runs, find/build static binaries, build image
 //! DockerBackends::start(..)    network chaosgate-<run>, per replica a sandbox + replica container
-//! backends.start_service(..)   the proxy's container on the same network (same image, /chaosgate)
+//! ProxyContainer::start(..)    the proxy's container on the same network (same image,
+//!                              `/chaosgate proxy`, manifests + EndpointSlices mounted read-only)
 //! run_timeline(.., &backends)  faults through FaultTarget (kill/pause/partition on containers,
 //!                              the rest through the replica's control endpoint)
 //! backends.shutdown().await    removes the containers and the network
@@ -54,6 +55,7 @@ pub mod control;
 pub mod engine;
 pub mod image;
 pub mod network;
+pub mod proxy;
 pub mod run_id;
 
 #[cfg(test)]
@@ -64,6 +66,7 @@ pub use cleanup::{Removed, RunGuard, remove_run, sweep};
 pub use container::{Published, ServiceContainer, ServiceLaunch};
 pub use engine::{DockerError, Engine};
 pub use image::{RuntimeImage, StaticBinaries, ensure_image};
+pub use proxy::{ProxyContainer, ProxyLaunch, endpoint_slices};
 pub use run_id::RunId;
 
 /// Gets a connected engine ready for runs: sweeps leftovers of dead runs, then finds (or builds)

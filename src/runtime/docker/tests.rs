@@ -251,6 +251,7 @@ async fn a_service_container_joins_the_run_network_and_is_removed_with_the_run()
             command: command.map(str::to_owned).to_vec(),
             ports: vec![10000],
             env: vec!["RUST_LOG=warn".to_owned()],
+            mounts: Vec::new(),
         })
         .await
         .expect("service");
