@@ -9,7 +9,7 @@ use mock_backends::{Fault, Replica, ReplicaConfig, ReplicaHandle};
 
 use crate::chaos::relay::{Relay, RelayFaults};
 use crate::chaos::timeline::FaultTarget;
-use crate::scenario::spec::{FaultKind, LatencyDist, ScenarioSpec};
+use crate::scenario::spec::{BackendSpec, FaultKind, LatencyDist, ScenarioSpec};
 
 /// One running replica and the relay the proxy reaches it through.
 #[derive(Debug)]
@@ -35,16 +35,7 @@ impl EmbeddedBackends {
         let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
         for backend in &spec.backends {
             for index in 0..backend.replicas {
-                let config = ReplicaConfig {
-                    backend: backend.name.clone(),
-                    namespace: backend.namespace.clone(),
-                    replica: index,
-                    latency: mock_latency(&backend.latency),
-                    error_rate: backend.error_rate,
-                    error_status: backend.error_status,
-                    health_path: backend.health_path.clone(),
-                    seed: spec.seed,
-                };
+                let config = replica_config(spec, backend, index);
                 let key = format!("{}/{}", backend.namespace, backend.name);
                 let replica = Replica::start(config, loopback)
                     .await
@@ -112,7 +103,22 @@ fn split_faults(active: &[FaultKind]) -> (Vec<Fault>, RelayFaults) {
     (mock, relay)
 }
 
-fn mock_latency(dist: &LatencyDist) -> mock_backends::LatencyDist {
+/// The mock replica for `backend`'s replica `index`, in any runtime.
+pub fn replica_config(spec: &ScenarioSpec, backend: &BackendSpec, index: usize) -> ReplicaConfig {
+    ReplicaConfig {
+        backend: backend.name.clone(),
+        namespace: backend.namespace.clone(),
+        replica: index,
+        latency: mock_latency(&backend.latency),
+        error_rate: backend.error_rate,
+        error_status: backend.error_status,
+        health_path: backend.health_path.clone(),
+        seed: spec.seed,
+    }
+}
+
+/// A scenario latency distribution as the mock backends take it.
+pub fn mock_latency(dist: &LatencyDist) -> mock_backends::LatencyDist {
     match *dist {
         LatencyDist::Fixed(d) => mock_backends::LatencyDist::Fixed(d),
         LatencyDist::Uniform { min, max } => mock_backends::LatencyDist::Uniform { min, max },

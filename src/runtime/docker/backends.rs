@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 
-use mock_backends::{Fault, ReplicaConfig};
+use mock_backends::Fault;
 use tokio::sync::Mutex;
 
 use super::cleanup::{Removed, RunGuard, remove_run};
@@ -19,7 +19,8 @@ use super::image::RuntimeImage;
 use super::network::RunNetwork;
 use super::run_id::RunId;
 use crate::chaos::timeline::FaultTarget;
-use crate::scenario::spec::{FaultKind, LatencyDist, ScenarioSpec};
+use crate::runtime::backends::{mock_latency, replica_config};
+use crate::scenario::spec::{FaultKind, ScenarioSpec};
 
 /// Every replica of every backend of a scenario, in containers.
 #[derive(Debug)]
@@ -96,16 +97,7 @@ impl DockerBackends {
         let mut planned = Vec::new();
         for backend in &spec.backends {
             for index in 0..backend.replicas {
-                let config = ReplicaConfig {
-                    backend: backend.name.clone(),
-                    namespace: backend.namespace.clone(),
-                    replica: index,
-                    latency: mock_latency(&backend.latency),
-                    error_rate: backend.error_rate,
-                    error_status: backend.error_status,
-                    health_path: backend.health_path.clone(),
-                    seed: spec.seed,
-                };
+                let config = replica_config(spec, backend, index);
                 planned.push((out.network.allocate()?, config));
             }
         }
@@ -314,14 +306,6 @@ pub fn desired(active: &[FaultKind]) -> Desired {
         }
     }
     out
-}
-
-fn mock_latency(dist: &LatencyDist) -> mock_backends::LatencyDist {
-    match *dist {
-        LatencyDist::Fixed(d) => mock_backends::LatencyDist::Fixed(d),
-        LatencyDist::Uniform { min, max } => mock_backends::LatencyDist::Uniform { min, max },
-        LatencyDist::LogNormal { p50, p99 } => mock_backends::LatencyDist::LogNormal { p50, p99 },
-    }
 }
 
 impl FaultTarget for DockerBackends {
