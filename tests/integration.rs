@@ -1,6 +1,7 @@
 //! chaosgate's integration tests, one binary (see tests/integration/).
 
 mod integration {
+    pub mod browser;
     pub mod conformance;
     pub mod docker_run;
     pub mod explain_snapshots;
