@@ -577,11 +577,8 @@ impl<'a> Resolver<'a> {
                     target.section.as_deref(),
                     None,
                 );
-                if !errors.is_empty() {
-                    let message = condition_message(&errors.join("\n"));
-                    for ancestor in &ancestors {
-                        self.statuses[policy].reject(ancestor, "Invalid", &message);
-                    }
+                for ancestor in &ancestors {
+                    self.reject_invalid(policy, ancestor, &errors);
                 }
             }
             Some(merge_type) => {
@@ -737,13 +734,7 @@ impl<'a> Resolver<'a> {
         let Some((parent_policy, parent_scope)) = parent else {
             let errors = (self.translate)(spec, &own_namespace);
             self.apply_to_route(policy, None, spec, &errors, route_index, section, only);
-            if !errors.is_empty() {
-                self.statuses[policy].reject(
-                    &ancestor,
-                    "Invalid",
-                    &condition_message(&errors.join("\n")),
-                );
-            }
+            self.reject_invalid(policy, &ancestor, &errors);
             return;
         };
         let parent_raw = &self.policies[parent_policy].spec.raw;
@@ -778,11 +769,7 @@ impl<'a> Resolver<'a> {
             only,
         );
         if !errors.is_empty() {
-            self.statuses[policy].reject(
-                &ancestor,
-                "Invalid",
-                &condition_message(&errors.join("\n")),
-            );
+            self.reject_invalid(policy, &ancestor, &errors);
             return;
         }
         self.merged.add(parent_scope, route_scope.clone());
@@ -952,16 +939,7 @@ impl<'a> Resolver<'a> {
             None => (0..gw.listeners.len()).collect(),
         };
         let object = self.policies[policy];
-        let spec = traffic_spec(&object.spec.raw);
-        let errors = (self.translate)(&spec, &object.meta.namespace);
-        self.apply_to_listeners(policy, &spec, &errors, gateway, &listeners);
-        if !errors.is_empty() {
-            self.statuses[policy].reject(
-                &ancestor,
-                "Invalid",
-                &condition_message(&errors.join("\n")),
-            );
-        }
+        self.translate_onto_listeners(policy, &ancestor, gateway, &listeners);
         self.statuses[policy].accept_if_unset(&ancestor);
         self.statuses[policy].warn_deprecated(&ancestor, &deprecation_warning(&object.spec.raw));
         self.set_parent_conditions(policy, &ancestor, &own_scope);
@@ -1038,20 +1016,38 @@ impl<'a> Resolver<'a> {
                 .collect(),
         };
         let object = self.policies[policy];
-        let spec = traffic_spec(&object.spec.raw);
-        let errors = (self.translate)(&spec, &object.meta.namespace);
-        self.apply_to_listeners(policy, &spec, &errors, gateway, &listeners);
-        if !errors.is_empty() {
-            self.statuses[policy].reject(
-                &ancestor,
-                "Invalid",
-                &condition_message(&errors.join("\n")),
-            );
-        }
+        self.translate_onto_listeners(policy, &ancestor, gateway, &listeners);
         self.statuses[policy].accept_if_unset(&ancestor);
         self.set_parent_conditions(policy, &ancestor, &own_scope);
         // ListenerSet policies get their deprecation warning last, as Envoy Gateway writes it.
         self.statuses[policy].warn_deprecated(&ancestor, &deprecation_warning(&object.spec.raw));
+    }
+
+    /// A Gateway or ListenerSet level policy: translate it, give it to the listeners' rules, and
+    /// mark the ancestor Invalid when the translation failed.
+    fn translate_onto_listeners(
+        &mut self,
+        policy: usize,
+        ancestor: &AncestorRef,
+        gateway: usize,
+        listeners: &[usize],
+    ) {
+        let object = self.policies[policy];
+        let spec = traffic_spec(&object.spec.raw);
+        let errors = (self.translate)(&spec, &object.meta.namespace);
+        self.apply_to_listeners(policy, &spec, &errors, gateway, listeners);
+        self.reject_invalid(policy, ancestor, &errors);
+    }
+
+    /// Accepted=False/Invalid with Envoy Gateway's message, when there are translation errors.
+    fn reject_invalid(&mut self, policy: usize, ancestor: &AncestorRef, errors: &[String]) {
+        if !errors.is_empty() {
+            self.statuses[policy].reject(
+                ancestor,
+                "Invalid",
+                &condition_message(&errors.join("\n")),
+            );
+        }
     }
 
     /// `Merged` and `Overridden` on a parent policy, from the routes and scopes below it.
