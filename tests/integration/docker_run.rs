@@ -164,7 +164,7 @@ spec:
     - {name: retries hide the kill, assert: success_rate >= 99%}
     - {name: the proxy retried, assert: stat(upstream_rq_retry) > 10}
     - name: the survivor serves during the kill
-      where: {backend: api, replica: 1, from: 2500ms, to: 3500ms}
+      where: {backend: api, replica: 1, from: 3s, to: 4s}
       assert: share > 90%
     - {name: nothing went wrong at all, assert: stat(upstream_rq_retry) == 0}
 "#;
