@@ -30,13 +30,14 @@ pub fn render_run(results: &RunResults, dir: &Path) -> Result<Vec<PathBuf>, Stri
         }
         Err(e) => chart_error = Some(format!("charts not rendered: {e}")),
     }
+    // JUnit first: CI reads it, so a page that cannot be written must not cost it.
+    let junit_path = dir.join("junit.xml");
+    junit::write(&junit_path, std::slice::from_ref(results))
+        .map_err(|e| format!("cannot write {}: {e}", junit_path.display()))?;
     let page = dir.join("report.html");
     html::write(results, &embedded, &page)
         .map_err(|e| format!("cannot write {}: {e}", page.display()))?;
     written.push(page);
-    let junit_path = dir.join("junit.xml");
-    junit::write(&junit_path, std::slice::from_ref(results))
-        .map_err(|e| format!("cannot write {}: {e}", junit_path.display()))?;
     written.push(junit_path);
     match chart_error {
         Some(e) => Err(e),

@@ -315,8 +315,8 @@ async fn execute(
     results
         .write(&dir)
         .map_err(|e| format!("cannot write results to {}: {e}", dir.display()))?;
-    // Charts and the HTML page are a view of results.json, already on disk: a failure here is
-    // a warning, never a lost run.
+    // junit.xml, the charts and the HTML page are views of results.json, already on disk: a
+    // failure here is a warning, never a lost run.
     if let Err(e) = crate::report::render::render_run(&results, &dir) {
         eprintln!("warning: {e}");
     }
@@ -325,8 +325,6 @@ async fn execute(
         junit::write(path, std::slice::from_ref(&results))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    junit::write(&dir.join("junit.xml"), std::slice::from_ref(&results))
-        .map_err(|e| format!("cannot write junit.xml: {e}"))?;
     Ok((results, dir))
 }
 

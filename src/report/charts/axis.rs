@@ -6,9 +6,9 @@ use std::ops::Range;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::FaultSpan;
 use super::canvas::{Area, Chart, DrawError};
 use super::style::{FONT, INK, fmt_value};
+use super::{ChartInput, FaultSpan};
 
 /// Whether latency axes are linear or logarithmic, with their range. Log axes are drawn as
 /// linear axes over log10 of the values, with 1-2-5 ticks of our own: plotters' log axis can
@@ -117,6 +117,22 @@ pub(super) fn time_range(
         }
     }
     if end <= 0.0 { 0.0..1.0 } else { 0.0..end }
+}
+
+/// The time axis shared by the per-route charts: the window width of the route points and a
+/// range covering the run, every window and every fault.
+pub(super) fn route_time_axis(input: &ChartInput) -> (f64, Range<f64>) {
+    let times = || {
+        input
+            .routes
+            .iter()
+            .flat_map(|r| r.points.iter().map(|p| p.t_s))
+    };
+    let dt = window_width(times());
+    (
+        dt,
+        time_range(input.duration_s, times().map(|t| t + dt), &input.faults),
+    )
 }
 
 /// Width of one time window: the smallest gap between distinct sample times, 1 s by default.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::axis::{YScale, draw_scaled_mesh, time_range, window_width};
+use super::axis::{YScale, draw_scaled_mesh, route_time_axis};
 use super::canvas::{
     Area, DrawError, LegendEntry, Mark, draw_legend, draw_message, layout, render, title,
 };
@@ -59,20 +59,7 @@ fn draw(root: &Area<'_>, input: &ChartInput) -> Result<(), DrawError> {
     if values.is_empty() {
         return draw_message(&body, "no latency data");
     }
-    let dt = window_width(
-        input
-            .routes
-            .iter()
-            .flat_map(|r| r.points.iter().map(|p| p.t_s)),
-    );
-    let x = time_range(
-        input.duration_s,
-        input
-            .routes
-            .iter()
-            .flat_map(|r| r.points.iter().map(|p| p.t_s + dt)),
-        &input.faults,
-    );
+    let (dt, x) = route_time_axis(input);
     panel(&body, input, x, YScale::for_values(values), dt)
 }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::axis::{draw_mesh, time_range, window_width};
+use super::axis::{draw_mesh, route_time_axis};
 use super::canvas::{
     Area, DrawError, LegendEntry, Mark, draw_legend, draw_message, draw_panel_heading, layout,
     render, title,
@@ -79,21 +79,8 @@ fn draw(root: &Area<'_>, input: &ChartInput) -> Result<(), DrawError> {
     if input.routes.is_empty() {
         return draw_message(&body, "no routes");
     }
-    let dt = window_width(
-        input
-            .routes
-            .iter()
-            .flat_map(|r| r.points.iter().map(|p| p.t_s)),
-    );
     // One time axis for all panels so that the same second lines up vertically.
-    let x = time_range(
-        input.duration_s,
-        input
-            .routes
-            .iter()
-            .flat_map(|r| r.points.iter().map(|p| p.t_s + dt)),
-        &input.faults,
-    );
+    let (dt, x) = route_time_axis(input);
     let panels = body.split_evenly((input.routes.len(), 1));
     for (route, area) in input.routes.iter().zip(panels.iter()) {
         route_panel(area, input, route, x.clone(), dt)?;
