@@ -234,6 +234,11 @@ async fn execute(
                 _ = &mut progress => {}
             }
         }
+        // The loads stop on Ctrl-C by themselves (their token is a child of `cancel`), so
+        // they may all end before the branch above is polled: ask the token, not the race.
+        if cancel.is_cancelled() {
+            interrupted.get_or_insert_with(|| "interrupted (Ctrl-C)".to_string());
+        }
         // The loads are done: end the timeline and the sampler too.
         stop.cancel();
         (summaries, interrupted)
