@@ -207,6 +207,7 @@ fn report_html_is_self_contained_and_tells_the_verdicts() {
 
 #[test]
 fn junit_xml_is_well_formed_with_one_failure() {
+    super::support::assert_valid_junit(&run_dir().join("junit.xml"));
     let text = std::fs::read_to_string(run_dir().join("junit.xml")).expect("junit.xml");
     let doc = roxmltree::Document::parse(&text).expect("well-formed XML");
     let root = doc.root_element();
@@ -252,8 +253,16 @@ fn junit_xml_is_well_formed_with_one_failure() {
     // Only the elements the JUnit schema allows at these levels.
     for node in doc.descendants().filter(|n| n.is_element()) {
         assert!(
-            ["testsuites", "testsuite", "testcase", "failure", "error"]
-                .contains(&node.tag_name().name()),
+            [
+                "testsuites",
+                "testsuite",
+                "properties",
+                "property",
+                "testcase",
+                "failure",
+                "error"
+            ]
+            .contains(&node.tag_name().name()),
             "unexpected element {:?}",
             node.tag_name()
         );

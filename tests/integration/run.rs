@@ -149,4 +149,9 @@ fn an_interrupted_run_writes_partial_results_and_stops() {
         "partial run measured {measured} requests"
     );
     assert!(results["elapsedS"].as_f64().unwrap() < 10.0);
+    // Its JUnit shows every expectation as an error (nothing was decided), in the schema.
+    let junit = out.path().join("long-run/latest/junit.xml");
+    super::support::assert_valid_junit(&junit);
+    let text = std::fs::read_to_string(&junit).unwrap();
+    assert!(text.contains("errors=\"3\" skipped"), "{text}");
 }
