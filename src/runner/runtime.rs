@@ -29,11 +29,12 @@ pub(super) enum RunBackends {
     Docker(Box<DockerRun>),
 }
 
-/// The docker side of a run; the endpoints file the proxy container reads is removed with it.
+/// The docker side of a run; the endpoints file the proxy container reads is removed with it
+/// (a `TempDir`, so also when the run ends by an error or a panic).
 pub(super) struct DockerRun {
     engine: Engine,
     backends: DockerBackends,
-    work_dir: Option<PathBuf>,
+    work_dir: Option<tempfile::TempDir>,
 }
 
 /// A run's proxy.
@@ -129,11 +130,13 @@ impl RunBackends {
                     backends,
                     work_dir,
                 } = &mut **run;
-                let dir =
-                    std::env::temp_dir().join(format!("chaosgate-{}", backends.run().as_str()));
-                *work_dir = Some(dir.clone());
-                let endpoints = write_endpoints(&dir, &endpoint_slices(backends))
+                let dir = tempfile::Builder::new()
+                    .prefix(&format!("chaosgate-{}-", backends.run().as_str()))
+                    .tempdir()
+                    .map_err(|e| format!("cannot create the proxy's work folder: {e}"))?;
+                let endpoints = write_endpoints(dir.path(), &endpoint_slices(backends))
                     .map_err(|e| format!("cannot write the proxy's endpoints: {e}"))?;
+                *work_dir = Some(dir);
                 let mut mounts = vec![(path_text(&endpoints)?, ENDPOINTS_PATH.to_owned())];
                 for file in input_files(scenario, objects) {
                     let host = file
@@ -174,9 +177,7 @@ impl RunBackends {
                 if let Err(e) = backends.shutdown().await {
                     eprintln!("warning: removing the run's containers: {e}");
                 }
-                if let Some(dir) = work_dir {
-                    let _ = std::fs::remove_dir_all(dir);
-                }
+                drop(work_dir);
             }
         }
     }
@@ -231,6 +232,12 @@ impl RunProxy {
                     .iter()
                     .map(|c| c.name.clone())
                     .collect(),
+                listeners: compiled
+                    .config
+                    .listeners
+                    .iter()
+                    .map(|l| l.name.clone())
+                    .collect(),
             },
         }
     }
@@ -267,7 +274,6 @@ const ENDPOINTS_PATH: &str = "/chaosgate-endpoints.yaml";
 /// unprivileged user; returns its absolute path.
 fn write_endpoints(dir: &Path, slices: &str) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir)?;
     let path = dir.join("endpoints.yaml");
     std::fs::write(&path, slices)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;

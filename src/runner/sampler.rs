@@ -29,12 +29,13 @@ pub struct Samples {
 pub enum StatsSource {
     /// The embedded proxy's own stats.
     InProcess(Arc<Stats>),
-    /// A proxy's `/stats` (Envoy text format) at `addr`; `clusters` are the cluster names it
-    /// serves (names and stat names both hold dots, so `cluster.<name>.<stat>` is split on a
-    /// known name).
+    /// A proxy's `/stats` (Envoy text format) at `addr`; `clusters` and `listeners` are the
+    /// names it serves (names and stat names both hold dots, so `cluster.<name>.<stat>` and
+    /// `http.<listener>.<stat>` are split on a known name).
     Http {
         addr: SocketAddr,
         clusters: Vec<String>,
+        listeners: Vec<String>,
     },
 }
 
@@ -64,10 +65,14 @@ impl StatsSource {
     async fn sample(&self, samples: &mut Samples, at: Duration) {
         match self {
             StatsSource::InProcess(stats) => samples.take(stats, at),
-            StatsSource::Http { clusters, .. } => {
+            StatsSource::Http {
+                clusters,
+                listeners,
+                ..
+            } => {
                 // An unreadable proxy (gone, slow) leaves a gap rather than zeros.
                 if let Some(all) = self.snapshot().await {
-                    samples.record(cluster_stats(&all, clusters), at);
+                    samples.record(scoped_stats(&all, clusters, listeners), at);
                 }
             }
         }
@@ -84,23 +89,40 @@ pub fn parse_stats_text(text: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// `(cluster, stat, value)` for every `cluster.<name>.<stat>` of a known cluster (the longest
-/// known name wins when one is a prefix of another).
-fn cluster_stats<'a>(
+/// `(scope, stat, value)` for every stat of the text format, with the scopes the in-process
+/// sampler uses: a known cluster for `cluster.<name>.<stat>`, `http.<listener>` for a known
+/// listener's `http.<listener>.<stat>`, and "" for the root counters (fault, rate limit). Names
+/// and stats both hold dots, so the longest known name wins.
+fn scoped_stats<'a>(
     all: &'a BTreeMap<String, u64>,
     clusters: &'a [String],
+    listeners: &'a [String],
 ) -> impl Iterator<Item = (&'a str, &'a str, u64)> + 'a {
     all.iter().filter_map(move |(key, value)| {
-        let rest = key.strip_prefix("cluster.")?;
-        let cluster = clusters
-            .iter()
-            .filter(|c| {
-                rest.strip_prefix(c.as_str())
-                    .is_some_and(|tail| tail.starts_with('.'))
-            })
-            .max_by_key(|c| c.len())?;
-        Some((cluster.as_str(), &rest[cluster.len() + 1..], *value))
+        if let Some(rest) = key.strip_prefix("cluster.") {
+            let cluster = longest_prefix(rest, clusters)?;
+            return Some((cluster, &rest[cluster.len() + 1..], *value));
+        }
+        if let Some(rest) = key.strip_prefix("http.")
+            && let Some(listener) = longest_prefix(rest, listeners)
+        {
+            let scope_len = "http.".len() + listener.len();
+            return Some((&key[..scope_len], &key[scope_len + 1..], *value));
+        }
+        Some(("", key.as_str(), *value))
     })
+}
+
+/// The longest of `names` that `text` starts with, followed by a dot.
+fn longest_prefix<'a>(text: &str, names: &'a [String]) -> Option<&'a str> {
+    names
+        .iter()
+        .filter(|n| {
+            text.strip_prefix(n.as_str())
+                .is_some_and(|tail| tail.starts_with('.'))
+        })
+        .max_by_key(|n| n.len())
+        .map(String::as_str)
 }
 
 impl Samples {
@@ -201,12 +223,17 @@ mod tests {
                     cluster.httproute/default/api/rule/0.membership_healthy: 2\n\
                     cluster.other.upstream_rq_total: 5\n\
                     http.default/eg/http.downstream_rq_total: 12\n\
+                    fault.aborts_injected: 4\n\
                     not a stat line\n";
         let all = parse_stats_text(text);
-        assert_eq!(all.len(), 6);
+        assert_eq!(all.len(), 7);
         let clusters = vec!["httproute/default/api/rule/0".to_string()];
+        let listeners = vec!["default/eg/http".to_string()];
         let mut samples = Samples::default();
-        samples.record(cluster_stats(&all, &clusters), Duration::from_secs(1));
+        samples.record(
+            scoped_stats(&all, &clusters, &listeners),
+            Duration::from_secs(1),
+        );
         let series = &samples.clusters["httproute/default/api/rule/0"];
         assert_eq!(series.ejected_hosts, vec![(1.0, 1.0)]);
         assert_eq!(series.unhealthy_hosts, vec![(1.0, 1.0)]);
@@ -215,6 +242,12 @@ mod tests {
             1,
             "unknown clusters are not sampled"
         );
+        // The listener's and root counters keep the scopes the in-process sampler gives them,
+        // so `stat()` on a fault or rate-limit counter works in both runtimes.
+        let counters = &samples.counters.samples()[0].1;
+        assert_eq!(counters["http.default/eg/http"]["downstream_rq_total"], 12);
+        assert_eq!(counters[""]["fault.aborts_injected"], 4);
+        assert!(!counters.contains_key("other"));
     }
 
     /// A `/stats` over HTTP (the docker proxy's) ends in the same samples as in-process stats.
@@ -242,6 +275,7 @@ mod tests {
         let source = StatsSource::Http {
             addr,
             clusters: vec!["c".to_string()],
+            listeners: Vec::new(),
         };
         let mut samples = Samples::default();
         source.sample(&mut samples, Duration::from_secs(1)).await;
@@ -261,6 +295,7 @@ mod tests {
         let gone = StatsSource::Http {
             addr,
             clusters: vec!["c".to_string()],
+            listeners: Vec::new(),
         };
         gone.sample(&mut samples, Duration::from_secs(3)).await;
         assert_eq!(samples.clusters["c"].active_requests.len(), 2);
