@@ -62,20 +62,20 @@ impl StatsSource {
         }
     }
 
-    async fn sample(&self, samples: &mut Samples, at: Duration) {
+    /// Takes one sample; false when the proxy could not be read (a gap rather than zeros).
+    async fn sample(&self, samples: &mut Samples, at: Duration) -> bool {
         match self {
             StatsSource::InProcess(stats) => samples.take(stats, at),
             StatsSource::Http {
                 clusters,
                 listeners,
                 ..
-            } => {
-                // An unreadable proxy (gone, slow) leaves a gap rather than zeros.
-                if let Some(all) = self.snapshot().await {
-                    samples.record(scoped_stats(&all, clusters, listeners), at);
-                }
-            }
+            } => match self.snapshot().await {
+                Some(all) => samples.record(scoped_stats(&all, clusters, listeners), at),
+                None => return false,
+            },
         }
+        true
     }
 }
 
@@ -203,13 +203,24 @@ pub async fn sample_until(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
-            _ = tick.tick() => stats.sample(&mut samples, run_start.elapsed()).await,
+            _ = tick.tick() => {
+                stats.sample(&mut samples, run_start.elapsed()).await;
+            }
             _ = stop.cancelled() => break,
         }
     }
-    stats.sample(&mut samples, run_start.elapsed()).await;
+    // The last sample carries the whole run's totals, which `stat()` over the run reads: a busy
+    // machine or engine must not turn it into a gap.
+    for _ in 0..FINAL_SAMPLE_ATTEMPTS {
+        if stats.sample(&mut samples, run_start.elapsed()).await {
+            break;
+        }
+    }
     samples
 }
+
+/// How often the final sample is tried before the run settles for the previous one.
+const FINAL_SAMPLE_ATTEMPTS: usize = 3;
 
 #[cfg(test)]
 mod tests {

@@ -43,7 +43,7 @@ fn a_passing_scenario_exits_0_and_writes_results() {
     assert_eq!(results["verdict"], "passed");
     assert_eq!(results["complete"], true);
     assert_eq!(results["schemaVersion"], 1);
-    assert_eq!(results["expectations"].as_array().unwrap().len(), 3);
+    assert_eq!(results["expectations"].as_array().unwrap().len(), 4);
     let routes = results["routes"].as_array().unwrap();
     assert_eq!(routes[0]["route"], "default/api/rule/0");
     assert!(routes[0]["requests"].as_u64().unwrap() >= 90);
