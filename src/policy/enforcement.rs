@@ -34,6 +34,7 @@ const ENFORCED: &[&str] = &[
     "requestBuffer",
     "tcpKeepalive",
     "responseOverride",
+    "useClientProtocol",
 ];
 
 /// Load balancer types the proxy has; the others fall back to Envoy Gateway's LeastRequest.

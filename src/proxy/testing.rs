@@ -160,6 +160,7 @@ async fn answer(name: &str, b: Behavior, req: Request<Incoming>) -> Response<Tes
         .and_then(|ms| ms.parse().ok())
         .map(Duration::from_millis);
     let echo_id = req.headers().get("x-request-id").cloned();
+    let version = format!("{:?}", req.version());
     let _ = req.into_body().collect().await;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -170,6 +171,9 @@ async fn answer(name: &str, b: Behavior, req: Request<Incoming>) -> Response<Tes
     });
     *r.status_mut() = StatusCode::from_u16(status).unwrap();
     r.headers_mut().insert("x-backend", name.parse().unwrap());
+    // The HTTP version the request arrived in (`HTTP/1.1`, `HTTP/2.0`).
+    r.headers_mut()
+        .insert("x-upstream-version", version.parse().unwrap());
     if let Some(id) = echo_id {
         r.headers_mut().insert("x-seen-request-id", id);
     }
@@ -219,6 +223,16 @@ pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Got 
 
 /// One HTTP/2 cleartext (prior knowledge) request.
 pub async fn get_h2c(addr: SocketAddr, path: &str) -> Got {
+    h2c_request(addr, "GET", path, &[]).await.0
+}
+
+/// One HTTP/2 cleartext (prior knowledge) request with headers; also returns the trailers.
+pub async fn h2c_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (Got, Option<HeaderMap>) {
     tokio::time::timeout(Duration::from_secs(10), async {
         let stream = TcpStream::connect(addr).await.unwrap();
         let (mut sender, conn) =
@@ -226,17 +240,25 @@ pub async fn get_h2c(addr: SocketAddr, path: &str) -> Got {
                 .await
                 .unwrap();
         tokio::spawn(conn);
-        let req = Request::builder()
-            .uri(format!("http://example.com{path}"))
-            .body(Full::new(Bytes::new()))
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("http://example.com{path}"));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let resp = sender
+            .send_request(b.body(Full::new(Bytes::new())).unwrap())
+            .await
             .unwrap();
-        let resp = sender.send_request(req).await.unwrap();
         let (parts, body) = resp.into_parts();
-        Got {
+        let collected = body.collect().await.unwrap();
+        let trailers = collected.trailers().cloned();
+        let got = Got {
             status: parts.status.as_u16(),
             headers: parts.headers,
-            body: body.collect().await.unwrap().to_bytes(),
-        }
+            body: collected.to_bytes(),
+        };
+        (got, trailers)
     })
     .await
     .expect("request took longer than 10 s")

@@ -37,6 +37,8 @@ mod body;
 mod exchange;
 #[cfg(test)]
 mod feature_tests;
+#[cfg(test)]
+mod h2_tests;
 mod features;
 mod headers;
 #[cfg(test)]
@@ -452,7 +454,8 @@ impl Pipeline {
         peer: SocketAddr,
         per_try: Option<Duration>,
     ) -> Result<Attempt, ProxyError> {
-        let mut lease = pool::acquire(&cluster.pool, host).await?;
+        let h2 = cluster.config.upstream_protocol.is_h2_for(parts.version);
+        let mut lease = pool::acquire(&cluster.pool, host, h2).await?;
         let Some(rq_slot) = cluster.resources().requests.try_acquire() else {
             cluster.stats.upstream_rq_pending_overflow.inc();
             // The connection is unused: keep it for the next request.
@@ -460,7 +463,7 @@ impl Pipeline {
             return Err(ProxyError::Overflow);
         };
         cluster.stats.upstream_rq_total.inc();
-        let req = headers::upstream_request(parts, body.clone(), peer);
+        let req = headers::upstream_request(parts, body.clone(), peer, h2);
         let sent_at = Instant::now();
         let response = match per_try {
             Some(t) => tokio::time::timeout(t, lease.send(req))
