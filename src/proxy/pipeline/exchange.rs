@@ -33,6 +33,10 @@ pub(crate) struct Exchange {
     pub lease: Option<Lease>,
     /// The `max_requests` slot and host active-request count of the final attempt.
     pub attempt: Option<(ResourceGuard, ActiveRequest)>,
+    /// The request is gRPC: local replies take gRPC form.
+    pub grpc_request: bool,
+    /// The request is a HEAD request (a gRPC local reply then carries no `grpc-message`).
+    pub head_request: bool,
     sink: Arc<dyn AccessLogSink>,
     listener: Arc<ListenerStats>,
     settled: bool,
@@ -54,6 +58,8 @@ impl Exchange {
             in_flight: None,
             lease: None,
             attempt: None,
+            grpc_request: false,
+            head_request: false,
             sink,
             listener,
             settled: false,

@@ -108,7 +108,7 @@ async fn send(addr: SocketAddr, method: &str, path: &str, body: &'static [u8]) -
     .expect("request took longer than 10 s")
 }
 
-fn with(f: impl FnOnce(&mut RouteConfig)) -> RouteConfig {
+pub(super) fn with(f: impl FnOnce(&mut RouteConfig)) -> RouteConfig {
     let mut r = route(forward());
     f(&mut r);
     r
@@ -118,7 +118,7 @@ async fn start_one(c: ClusterConfig, r: RouteConfig) -> ProxyHandle {
     start_routes(c, vec![r]).await
 }
 
-fn http_stat(p: &ProxyHandle, name: &str) -> Option<u64> {
+pub(super) fn http_stat(p: &ProxyHandle, name: &str) -> Option<u64> {
     p.stats().get(&format!("http.{LISTENER}.{name}"))
 }
 
@@ -186,7 +186,7 @@ async fn fault_delay_then_abort_500() {
     p.shutdown().await;
 }
 
-fn user_rule(user: &str, requests: u64, unit: Unit) -> RuleConfig {
+pub(super) fn user_rule(user: &str, requests: u64, unit: Unit) -> RuleConfig {
     RuleConfig::new(
         vec![ClientSelectorConfig {
             headers: vec![HeaderMatchConfig {
@@ -305,7 +305,7 @@ async fn global_rate_limit_counts_per_route_unless_shared() {
     p.shutdown().await;
 }
 
-fn health_checked(addrs: &[SocketAddr], path: &str, panic: u32) -> ClusterConfig {
+pub(super) fn health_checked(addrs: &[SocketAddr], path: &str, panic: u32) -> ClusterConfig {
     let mut c = cluster(addrs);
     let mut hc = HealthCheckConfig::http(path, "example.com");
     hc.timeout = Duration::from_millis(500);

@@ -16,7 +16,7 @@ use crate::proxy::config::{
     RouteAction, RouteConfig,
 };
 use crate::proxy::error::LocalReply;
-use crate::proxy::fault::FaultInjector;
+use crate::proxy::fault::{ABORT_BODY, FaultInjector};
 use crate::proxy::flags::ResponseFlag;
 use crate::proxy::lb::hash::HashPolicy;
 use crate::proxy::rate_limit::{
@@ -104,18 +104,13 @@ impl RouteFeatures {
     }
 
     /// Envoy's fault filter: draws delay and abort; the abort reply is built here.
-    pub fn fault(&self, parts: &Parts, rng: &SharedRng) -> Option<FaultOutcome> {
+    pub fn fault(&self, rng: &SharedRng) -> Option<FaultOutcome> {
         let injector = self.fault.as_ref()?;
         let decision = rng.with(|r| injector.decide(r));
         let abort = decision.abort.map(|a| {
-            let grpc = parts
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-            let reply = a.reply(grpc);
-            let mut local =
-                LocalReply::new(reply.status, Bytes::from_static(reply.body.as_bytes()));
-            local.headers.extend(reply.headers);
+            let (status, grpc_status) = a.reply();
+            let mut local = LocalReply::new(status, Bytes::from_static(ABORT_BODY.as_bytes()));
+            local.grpc_status = grpc_status;
             local.flag = Some(ResponseFlag::FaultInjected);
             local
         });

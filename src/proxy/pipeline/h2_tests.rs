@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::tests::{addr, cluster, forward, start_routes, stat, route};
+use super::tests::{addr, cluster, forward, route, start_routes, stat};
 use crate::proxy::config::UpstreamProtocol;
 use crate::proxy::testing::{Backend, Behavior, blackhole_addr, get, get_h2c};
 
@@ -91,7 +91,11 @@ async fn max_parallel_requests_bounds_concurrent_streams() {
             tokio::spawn(async move {
                 let t = Instant::now();
                 let r = get(a, "/", &[]).await;
-                (r.status, r.headers.contains_key("x-envoy-overloaded"), t.elapsed())
+                (
+                    r.status,
+                    r.headers.contains_key("x-envoy-overloaded"),
+                    t.elapsed(),
+                )
             })
         })
         .collect();
@@ -100,7 +104,10 @@ async fn max_parallel_requests_bounds_concurrent_streams() {
         match t.await.unwrap() {
             (200, false, _) => ok += 1,
             (503, true, took) => {
-                assert!(took < Duration::from_millis(250), "overflow is immediate: {took:?}");
+                assert!(
+                    took < Duration::from_millis(250),
+                    "overflow is immediate: {took:?}"
+                );
                 overflow += 1;
             }
             other => panic!("unexpected {other:?}"),
@@ -135,7 +142,10 @@ async fn requests_pend_on_the_connecting_h2_connection_and_fail_with_it() {
     assert_eq!(log.recv().await.unwrap().response_flags.to_string(), "UO");
     for r in [first.await.unwrap(), second.await.unwrap()] {
         assert_eq!(r.status, 503);
-        assert!(r.body.ends_with(b"reset reason: connection timeout"), "{r:?}");
+        assert!(
+            r.body.ends_with(b"reset reason: connection timeout"),
+            "{r:?}"
+        );
         assert_eq!(log.recv().await.unwrap().response_flags.to_string(), "UF");
     }
     assert_eq!(stat(&p, "upstream_cx_total"), 1);

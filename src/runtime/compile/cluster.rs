@@ -69,7 +69,10 @@ pub(super) fn build(
 /// `useClientProtocol` wins (use the downstream protocol), a GRPCRoute's cluster speaks HTTP/2,
 /// everything else HTTP/1.1 (internal/xds/translator/cluster.go,
 /// `buildTypedExtensionProtocolOptions`).
-pub(super) fn upstream_protocol(kind: RouteKind, spec: &BackendTrafficPolicySpec) -> UpstreamProtocol {
+pub(super) fn upstream_protocol(
+    kind: RouteKind,
+    spec: &BackendTrafficPolicySpec,
+) -> UpstreamProtocol {
     if spec.use_client_protocol == Some(true) {
         UpstreamProtocol::UseDownstream
     } else if kind == RouteKind::Grpc {

@@ -204,10 +204,16 @@ fn upstream_protocol_follows_route_kind_and_use_client_protocol() {
             .unwrap_or_else(|| panic!("no cluster {name}"))
             .upstream_protocol
     };
-    assert_eq!(protocol("httproute/default/plain/rule/0"), UpstreamProtocol::Http1);
+    assert_eq!(
+        protocol("httproute/default/plain/rule/0"),
+        UpstreamProtocol::Http1
+    );
     assert_eq!(
         protocol("httproute/default/client/rule/0"),
         UpstreamProtocol::UseDownstream
     );
-    assert_eq!(protocol("grpcroute/default/rpc/rule/0"), UpstreamProtocol::Http2);
+    assert_eq!(
+        protocol("grpcroute/default/rpc/rule/0"),
+        UpstreamProtocol::Http2
+    );
 }
