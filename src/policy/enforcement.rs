@@ -25,6 +25,7 @@ const ENFORCED: &[&str] = &[
     "healthCheck.active.healthyThreshold",
     "healthCheck.active.http",
     "healthCheck.active.tcp",
+    "healthCheck.active.grpc",
     "loadBalancer.type",
     "loadBalancer.consistentHash",
     "loadBalancer.slowStart",

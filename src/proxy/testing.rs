@@ -281,3 +281,122 @@ pub async fn blackhole_addr() -> (SocketAddr, Vec<TcpStream>, tokio::net::TcpLis
     }
     (addr, fillers, listener)
 }
+
+/// A minimal h2c gRPC server: `/grpc.health.v1.Health/Check` answers the serving status set in
+/// `status` (1 SERVING, 2 NOT_SERVING…) for the whole server (service ""), and SERVICE_UNKNOWN
+/// (3) for any other service unless `service` names it; `grpc_status` ≠ 0 answers that gRPC
+/// error trailers-only; `http_status` ≠ 200 answers that plain HTTP status. Other paths answer
+/// 200 `grpc-backend`.
+pub struct GrpcHealthServer {
+    pub addr: SocketAddr,
+    pub status: Arc<AtomicU64>,
+    pub grpc_status: Arc<AtomicU64>,
+    pub http_status: Arc<AtomicU64>,
+    /// (path, content-type, te, user-agent, requested service) of the last health call.
+    pub last: Arc<std::sync::Mutex<Option<[String; 5]>>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for GrpcHealthServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl GrpcHealthServer {
+    pub async fn start(service: &'static str) -> GrpcHealthServer {
+        use crate::proxy::health_check::grpc_probe::{HEALTH_CHECK_PATH, frame};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let status = Arc::new(AtomicU64::new(1));
+        let grpc_status = Arc::new(AtomicU64::new(0));
+        let http_status = Arc::new(AtomicU64::new(200));
+        let last = Arc::new(std::sync::Mutex::new(None));
+        let (s, g, h, l) = (
+            Arc::clone(&status),
+            Arc::clone(&grpc_status),
+            Arc::clone(&http_status),
+            Arc::clone(&last),
+        );
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (s, g, h, l) = (s.clone(), g.clone(), h.clone(), l.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let (s, g, h, l) = (s.clone(), g.clone(), h.clone(), l.clone());
+                        async move {
+                            let header = |n: &str| {
+                                req.headers()
+                                    .get(n)
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or("")
+                                    .to_string()
+                            };
+                            let path = req.uri().path().to_string();
+                            let seen = [
+                                path.clone(),
+                                header("content-type"),
+                                header("te"),
+                                header("user-agent"),
+                                String::new(),
+                            ];
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let mut r = Response::new(Full::new(Bytes::new()).with_trailers(
+                                std::future::ready(None::<Result<HeaderMap, Infallible>>),
+                            ));
+                            if path != HEALTH_CHECK_PATH {
+                                *r.body_mut() = Full::new(Bytes::from_static(b"grpc-backend"))
+                                    .with_trailers(std::future::ready(None));
+                                return Ok::<_, Infallible>(r);
+                            }
+                            // HealthCheckRequest: field 1 (string) when a service is named.
+                            let asked = body
+                                .get(7..)
+                                .map(|s| String::from_utf8_lossy(s).into_owned())
+                                .unwrap_or_default();
+                            let mut seen = seen;
+                            seen[4] = asked.clone();
+                            *l.lock().unwrap() = Some(seen);
+                            let http = h.load(Ordering::SeqCst) as u16;
+                            if http != 200 {
+                                *r.status_mut() = StatusCode::from_u16(http).unwrap();
+                                return Ok(r);
+                            }
+                            r.headers_mut()
+                                .insert("content-type", "application/grpc".parse().unwrap());
+                            let code = g.load(Ordering::SeqCst);
+                            if code != 0 {
+                                r.headers_mut().insert("grpc-status", code.into());
+                                return Ok(r);
+                            }
+                            let serving = if asked.is_empty() || asked == service {
+                                s.load(Ordering::SeqCst)
+                            } else {
+                                3
+                            };
+                            let mut trailers = HeaderMap::new();
+                            trailers.insert("grpc-status", 0.into());
+                            *r.body_mut() = Full::new(frame(&[0x08, serving as u8]))
+                                .with_trailers(std::future::ready(Some(Ok(trailers))));
+                            Ok(r)
+                        }
+                    });
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        GrpcHealthServer {
+            addr,
+            status,
+            grpc_status,
+            http_status,
+            last,
+            task,
+        }
+    }
+}

@@ -1,4 +1,5 @@
-//! One active probe: an HTTP/1.1 request or a TCP exchange, bounded by the spec's timeout.
+//! One active probe: an HTTP/1.1 request, a TCP exchange or a gRPC health call, bounded by the
+//! spec's timeout.
 //!
 //! Each probe uses a fresh connection (Envoy reuses its health-check connection between probes;
 //! the outcome per probe is the same, only the backend's connection count differs).
@@ -45,6 +46,7 @@ pub async fn probe(spec: &HealthCheckSpec, addr: SocketAddr) -> ProbeResult {
         match &spec.kind {
             CheckKind::Http(h) => http_probe(spec, h, addr).await,
             CheckKind::Tcp(t) => tcp_probe(t, addr).await,
+            CheckKind::Grpc(g) => super::grpc_probe::grpc_probe(g, spec.timeout, addr).await,
         }
     };
     match tokio::time::timeout(spec.timeout, run).await {

@@ -125,7 +125,7 @@ fn http_spec(path: &str, f: impl FnOnce(&mut HealthCheckConfig)) -> HealthCheckS
 fn http_cfg(c: &mut HealthCheckConfig) -> &mut HttpCheckConfig {
     match &mut c.kind {
         CheckKind::Http(h) => h,
-        CheckKind::Tcp(_) => unreachable!("http config"),
+        CheckKind::Tcp(_) | CheckKind::Grpc(_) => unreachable!("http config"),
     }
 }
 
@@ -509,4 +509,75 @@ async fn runner_probes_real_servers() {
         1
     );
     assert_eq!(good.seen.lock().expect("lock").len(), 1);
+}
+
+// ---- gRPC checks -----------------------------------------------------------------------------
+
+fn grpc_spec(service: Option<&str>) -> HealthCheckSpec {
+    let mut c = HealthCheckConfig::grpc(GrpcCheckConfig {
+        service: service.map(str::to_string),
+        authority: "grpcroute.default.rpc.rule.0".into(),
+    });
+    c.timeout = Duration::from_millis(300);
+    HealthCheckSpec::try_new(&c).expect("valid")
+}
+
+/// Envoy's `GrpcHealthCheckerImpl`: only grpc-status 0 with SERVING passes; everything else the
+/// server answers is an active failure (unhealthy at once), a refused connect a network failure.
+#[tokio::test]
+async fn grpc_probe_passes_only_serving() {
+    use std::sync::atomic::Ordering;
+
+    use crate::proxy::testing::GrpcHealthServer;
+    let server = GrpcHealthServer::start("pkg.Svc").await;
+    let whole = grpc_spec(None);
+    assert_eq!(probe(&whole, server.addr).await, ProbeResult::Success);
+    let seen = server.last.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        seen,
+        [
+            "/grpc.health.v1.Health/Check",
+            "application/grpc",
+            "trailers",
+            "Envoy/HC",
+            ""
+        ]
+    );
+    // The configured service is asked about.
+    assert_eq!(
+        probe(&grpc_spec(Some("pkg.Svc")), server.addr).await,
+        ProbeResult::Success
+    );
+    assert_eq!(server.last.lock().unwrap().clone().unwrap()[4], "pkg.Svc");
+    assert_eq!(
+        probe(&grpc_spec(Some("other.Svc")), server.addr).await,
+        ProbeResult::Failed,
+        "SERVICE_UNKNOWN"
+    );
+    server.status.store(2, Ordering::SeqCst);
+    assert_eq!(
+        probe(&whole, server.addr).await,
+        ProbeResult::Failed,
+        "NOT_SERVING"
+    );
+    server.status.store(1, Ordering::SeqCst);
+    server.grpc_status.store(12, Ordering::SeqCst);
+    assert_eq!(
+        probe(&whole, server.addr).await,
+        ProbeResult::Failed,
+        "UNIMPLEMENTED"
+    );
+    server.grpc_status.store(0, Ordering::SeqCst);
+    server.http_status.store(503, Ordering::SeqCst);
+    assert_eq!(
+        probe(&whole, server.addr).await,
+        ProbeResult::Failed,
+        "HTTP 503"
+    );
+    drop(server);
+
+    let refused = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = refused.local_addr().unwrap();
+    drop(refused);
+    assert_eq!(probe(&whole, addr).await, ProbeResult::NetworkFailure);
 }

@@ -9,11 +9,13 @@ use super::feature_tests::{health_checked, http_stat, user_rule, with};
 use super::tests::{LISTENER, addr, cluster, forward, route, start_routes, stat};
 use crate::proxy::ProxyHandle;
 use crate::proxy::config::{
-    CircuitBreakerThresholds, ClusterConfig, PathMatch, RouteConfig, RouteMatch,
+    CircuitBreakerThresholds, ClusterConfig, PathMatch, Percent, RouteConfig, RouteMatch,
+    UpstreamProtocol,
 };
 use crate::proxy::fault::{AbortCode, AbortConfig, FaultConfig};
+use crate::proxy::health_check::{GrpcCheckConfig, HealthCheckConfig};
 use crate::proxy::rate_limit::{LocalRateLimitConfig, Unit};
-use crate::proxy::testing::{Backend, Behavior, Got, get, h2c_request};
+use crate::proxy::testing::{Backend, Behavior, Got, GrpcHealthServer, get, h2c_request};
 
 const GRPC: [(&str, &str); 2] = [("content-type", "application/grpc"), ("te", "trailers")];
 
@@ -177,5 +179,49 @@ async fn fault_aborts_in_grpc_and_http_form() {
             .get(&format!("http.{LISTENER}.fault.aborts_injected")),
         Some(2)
     );
+    p.shutdown().await;
+}
+
+/// An active gRPC health check (healthCheck.active.type GRPC): a NOT_SERVING host is out of load
+/// balancing (503 UH with panic mode off), a SERVING one serves, over the h2 upstream a
+/// GRPCRoute cluster uses.
+#[tokio::test]
+async fn grpc_active_health_check_gates_the_host() {
+    use std::sync::atomic::Ordering;
+
+    let server = GrpcHealthServer::start("pkg.Svc").await;
+    server.status.store(2, Ordering::SeqCst);
+    let mut c = cluster(&[server.addr]);
+    c.upstream_protocol = UpstreamProtocol::Http2;
+    c.panic_threshold = Percent::try_new(0, "panicThreshold").unwrap();
+    let mut hc = HealthCheckConfig::grpc(GrpcCheckConfig {
+        service: Some("pkg.Svc".into()),
+        authority: "grpcroute.default.x.rule.0".into(),
+    });
+    hc.interval = Duration::from_millis(100);
+    hc.no_traffic_interval = Duration::from_millis(100);
+    hc.timeout = Duration::from_millis(500);
+    c.health_check = Some(hc);
+    let p = start(c, route(forward())).await;
+    let mut log = p.subscribe_access_log();
+    let g = call(&p, "/pkg.Svc/Call", &GRPC).await;
+    assert_grpc(&g, "14", "no healthy upstream");
+    assert_eq!(log.recv().await.unwrap().response_flags.to_string(), "UH");
+    assert!(stat(&p, "health_check.failure") >= 1);
+
+    server.status.store(1, Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let g = call(&p, "/pkg.Svc/Call", &GRPC).await;
+        if g.status == 200 && !g.headers.contains_key("grpc-status") {
+            assert_eq!(g.body, "grpc-backend");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never became healthy"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     p.shutdown().await;
 }

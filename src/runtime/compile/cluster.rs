@@ -14,7 +14,7 @@ use crate::proxy::config::{
     CircuitBreakerThresholds, ClusterConfig, FailurePercentage, LbPolicy, OutlierDetectionConfig,
     Percent, RetryBudget, SlowStart, TcpKeepalive, UpstreamProtocol,
 };
-use crate::proxy::health_check::{CheckKind, HealthCheckConfig, TcpCheckConfig};
+use crate::proxy::health_check::{CheckKind, GrpcCheckConfig, HealthCheckConfig, TcpCheckConfig};
 use crate::scenario::duration::parse_duration;
 
 /// Envoy Gateway's default Maglev table size.
@@ -208,7 +208,7 @@ fn outlier(p: &PassiveHealthCheck) -> Result<OutlierDetectionConfig, String> {
     Ok(o)
 }
 
-/// An active check; gRPC checks are not run by the embedded proxy (reported as not enforced).
+/// An active check (HTTP, TCP or gRPC).
 fn active_check(a: &ActiveHealthCheck, cluster: &str) -> Result<Option<HealthCheckConfig>, String> {
     let kind = a
         .type_
@@ -254,6 +254,10 @@ fn active_check(a: &ActiveHealthCheck, cluster: &str) -> Result<Option<HealthChe
                     .collect(),
             })
         }
+        "GRPC" => HealthCheckConfig::grpc(GrpcCheckConfig {
+            service: a.grpc.as_ref().and_then(|g| g.service.clone()),
+            authority: grpc_authority(cluster),
+        }),
         _ => return Ok(None),
     };
     if let Some(d) = &a.timeout {
@@ -272,6 +276,13 @@ fn active_check(a: &ActiveHealthCheck, cluster: &str) -> Result<Option<HealthChe
         config.healthy_threshold = n as u32;
     }
     Ok(Some(config))
+}
+
+/// The `:authority` of gRPC checks. Envoy Gateway sets no authority, so Envoy sends the cluster
+/// name; its `/` separators cannot go into an authority here (the `http` crate refuses them), so
+/// they become dots (`grpcroute.default.rpc.rule.0`).
+fn grpc_authority(cluster: &str) -> String {
+    cluster.replace('/', ".")
 }
 
 /// A Text or Binary (base64) payload as bytes.
@@ -305,6 +316,13 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_checks_send_the_cluster_name_as_authority() {
+        let authority = grpc_authority("grpcroute/default/rpc/rule/0");
+        assert_eq!(authority, "grpcroute.default.rpc.rule.0");
+        assert!(http::uri::Authority::try_from(authority.as_str()).is_ok());
+    }
 
     #[test]
     fn decodes_base64_payloads() {
