@@ -34,7 +34,8 @@ pub struct Backend {
 }
 
 /// How a backend answers: a fixed status and delay; `/status/<code>`, `?delay=<ms>` (before
-/// the headers) and `?body_delay=<ms>` (between headers and body) in the request override them.
+/// the headers) and `?body_delay=<ms>` (between headers and body) in the request override them;
+/// `?hcfail=1` adds `x-envoy-immediate-health-check-fail: true` to the response.
 /// `reset` closes every connection as soon as a request arrives.
 #[derive(Debug, Clone, Copy)]
 pub struct Behavior {
@@ -160,6 +161,7 @@ async fn answer(name: &str, b: Behavior, req: Request<Incoming>) -> Response<Tes
         .and_then(|ms| ms.parse().ok())
         .map(Duration::from_millis);
     let echo_id = req.headers().get("x-request-id").cloned();
+    let hc_fail = query.split('&').any(|kv| kv == "hcfail=1");
     let version = format!("{:?}", req.version());
     let _ = req.into_body().collect().await;
     if !delay.is_zero() {
@@ -176,6 +178,12 @@ async fn answer(name: &str, b: Behavior, req: Request<Incoming>) -> Response<Tes
         .insert("x-upstream-version", version.parse().unwrap());
     if let Some(id) = echo_id {
         r.headers_mut().insert("x-seen-request-id", id);
+    }
+    if hc_fail {
+        r.headers_mut().insert(
+            "x-envoy-immediate-health-check-fail",
+            "true".parse().unwrap(),
+        );
     }
     r
 }

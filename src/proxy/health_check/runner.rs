@@ -32,6 +32,8 @@ pub struct HealthCheckStats {
     pub failure: AtomicU64,
     /// `health_check.network_failure`: connect failures, resets and timeouts.
     pub network_failure: AtomicU64,
+    /// `health_check.passive_failure`: hosts failed by `x-envoy-immediate-health-check-fail`.
+    pub passive_failure: AtomicU64,
     /// `health_check.verify_cluster`: stays 0 (EG configures no service-name matcher).
     pub verify_cluster: AtomicU64,
     /// `health_check.healthy` gauge: hosts currently healthy by active checks.
@@ -50,6 +52,7 @@ pub struct HealthChecker;
 pub struct HealthCheckerHandle {
     tasks: Vec<JoinHandle<()>>,
     traffic: Arc<AtomicBool>,
+    passive: Arc<[AtomicBool]>,
     first_done: watch::Receiver<usize>,
     hosts: usize,
 }
@@ -140,6 +143,7 @@ impl HealthChecker {
         let prober = Arc::new(prober);
         let on_transition = Arc::new(on_transition);
         let traffic = Arc::new(AtomicBool::new(false));
+        let passive: Arc<[AtomicBool]> = hosts.iter().map(|_| AtomicBool::new(false)).collect();
         let (first_tx, first_done) = watch::channel(0usize);
         let first_tx = Arc::new(first_tx);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -161,6 +165,7 @@ impl HealthChecker {
                     spec: spec.clone(),
                     stats: stats.clone(),
                     traffic: traffic.clone(),
+                    passive: passive.clone(),
                     on_transition: on_transition.clone(),
                     on_success: on_success.clone(),
                     first_tx: first_tx.clone(),
@@ -172,6 +177,7 @@ impl HealthChecker {
         HealthCheckerHandle {
             tasks,
             traffic,
+            passive,
             first_done,
             hosts: hosts.len(),
         }
@@ -188,6 +194,13 @@ impl HealthCheckerHandle {
     /// path keeps it and flips it once.
     pub fn traffic_marker(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.traffic)
+    }
+
+    /// Per host: a passive failure the host's state machine has yet to apply. The request path
+    /// sets it (after failing the host itself, see `Cluster::immediate_health_check_fail`); the
+    /// host's task applies it before its next probe result.
+    pub fn passive_failures(&self) -> Arc<[AtomicBool]> {
+        Arc::clone(&self.passive)
     }
 
     /// Resolves once every host has had its first probe result (Envoy's cluster warming waits
@@ -215,13 +228,14 @@ impl Drop for HealthCheckerHandle {
 
 impl HealthCheckStats {
     /// `(envoy stat name, value)` pairs.
-    pub fn snapshot(&self) -> [(&'static str, i64); 6] {
+    pub fn snapshot(&self) -> [(&'static str, i64); 7] {
         let c = |a: &AtomicU64| i64::try_from(a.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
         [
             ("health_check.attempt", c(&self.attempt)),
             ("health_check.success", c(&self.success)),
             ("health_check.failure", c(&self.failure)),
             ("health_check.network_failure", c(&self.network_failure)),
+            ("health_check.passive_failure", c(&self.passive_failure)),
             ("health_check.verify_cluster", c(&self.verify_cluster)),
             ("health_check.healthy", self.healthy.load(Ordering::Relaxed)),
         ]
@@ -235,6 +249,7 @@ struct HostTask<F, P> {
     spec: Arc<HealthCheckSpec>,
     stats: Arc<HealthCheckStats>,
     traffic: Arc<AtomicBool>,
+    passive: Arc<[AtomicBool]>,
     on_transition: Arc<F>,
     on_success: SuccessFn,
     first_tx: Arc<watch::Sender<usize>>,
@@ -269,6 +284,12 @@ where
                 }
             }
             let was_pending = state.is_pending();
+            if self.passive[self.index].swap(false, Ordering::AcqRel)
+                && state.on_passive_failure().is_some()
+            {
+                // The request path already failed the host; only the gauge follows.
+                self.stats.healthy.fetch_sub(1, Ordering::Relaxed);
+            }
             if let Some(t) = state.on_probe(result) {
                 let delta = if t.healthy { 1 } else { -1 };
                 self.stats.healthy.fetch_add(delta, Ordering::Relaxed);

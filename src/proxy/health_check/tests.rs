@@ -186,6 +186,24 @@ fn non_retriable_failure_is_immediate_others_count() {
     );
 }
 
+/// Envoy's `setUnhealthyCrossThread` → `setUnhealthy(PASSIVE, retriable = false)`: a healthy
+/// host fails at once, and coming back takes `healthy_threshold` successes (not one).
+#[test]
+fn passive_failure_is_immediate_and_needs_the_healthy_threshold_back() {
+    let mut s = HostHealthState::new(2, 3);
+    assert_eq!(
+        s.on_probe(ProbeResult::Success),
+        Some(Transition { healthy: true })
+    );
+    assert_eq!(s.on_passive_failure(), Some(Transition { healthy: false }));
+    assert_eq!(s.on_passive_failure(), None);
+    assert_eq!(s.on_probe(ProbeResult::Success), None);
+    assert_eq!(
+        s.on_probe(ProbeResult::Success),
+        Some(Transition { healthy: true })
+    );
+}
+
 #[test]
 fn a_failure_resets_the_success_streak() {
     let mut s = HostHealthState::new(2, 1);
@@ -469,6 +487,7 @@ async fn runner_reports_transitions_and_stats() {
             ("health_check.success", 2),
             ("health_check.failure", 4),
             ("health_check.network_failure", 2),
+            ("health_check.passive_failure", 0),
             ("health_check.verify_cluster", 0),
             ("health_check.healthy", 0),
         ]

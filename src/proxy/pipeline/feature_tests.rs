@@ -422,6 +422,64 @@ async fn successful_check_returns_an_ejected_host() {
     p.shutdown().await;
 }
 
+/// `x-envoy-immediate-health-check-fail` on an upstream response (Envoy's router →
+/// `setUnhealthy(ImmediateHealthCheckFail)`): with active health checking the host is excluded
+/// at once and fails active HC; it comes back after `healthy_threshold` passing checks.
+#[tokio::test]
+async fn immediate_health_check_fail_excludes_the_host_until_checks_pass() {
+    let (a, b) = (
+        Backend::start("a", Behavior::default()).await,
+        Backend::start("b", Behavior::default()).await,
+    );
+    let mut c = health_checked(&[a.addr, b.addr], "/status/200", 0);
+    if let Some(hc) = c.health_check.as_mut() {
+        hc.healthy_threshold = 3;
+        hc.interval = Duration::from_millis(150);
+        hc.no_traffic_interval = Duration::from_millis(150);
+    }
+    let p = start_one(c, route(forward())).await;
+    let first = get(addr(&p), "/?hcfail=1", &[]).await;
+    assert_eq!(first.status, 200);
+    // The header is passed on downstream.
+    assert_eq!(first.headers["x-envoy-immediate-health-check-fail"], "true");
+    let failed = backend_of(&first);
+    let index = usize::from(failed == "b");
+    let host = &p.cluster(CLUSTER).unwrap().hosts.hosts()[index];
+    assert_eq!(
+        host.health_flags_text(),
+        "/failed_active_hc/excluded_via_immediate_hc_fail"
+    );
+    assert_eq!(stat(&p, "health_check.passive_failure"), 1);
+    // Three checks 150 ms apart are needed before it serves again.
+    for _ in 0..6 {
+        assert_ne!(backend_of(&get(addr(&p), "/", &[]).await), failed);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !host.is_healthy() {
+        assert!(Instant::now() < deadline, "host never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..4 {
+        seen.insert(backend_of(&get(addr(&p), "/", &[]).await));
+    }
+    assert_eq!(seen.len(), 2, "both hosts serve again");
+    p.shutdown().await;
+
+    // Without active health checking the header changes nothing.
+    let p = start_one(cluster(&[a.addr, b.addr]), route(forward())).await;
+    assert_eq!(get(addr(&p), "/?hcfail=1", &[]).await.status, 200);
+    assert!(
+        p.cluster(CLUSTER)
+            .unwrap()
+            .hosts
+            .hosts()
+            .iter()
+            .all(|h| h.is_healthy())
+    );
+    p.shutdown().await;
+}
+
 async fn three_backends() -> (Vec<Backend>, ClusterConfig) {
     let mut backends = Vec::new();
     for name in ["a", "b", "c"] {

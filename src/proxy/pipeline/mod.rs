@@ -83,6 +83,9 @@ use super::router::Router;
 use super::stats::ListenerStats;
 use super::timeout::RouteTimers;
 
+/// An upstream response header that fails the host's active health checking at once.
+const IMMEDIATE_HC_FAIL: &str = "x-envoy-immediate-health-check-fail";
+
 /// What every listener's pipeline shares.
 #[derive(Clone)]
 pub struct Shared {
@@ -406,6 +409,9 @@ impl Pipeline {
                     x.entry.upstream_duration = Some(sent_at.elapsed());
                     let status = response.status().as_u16();
                     cluster.report(&host, Outcome::Response(status));
+                    if response.headers().contains_key(IMMEDIATE_HC_FAIL) {
+                        cluster.immediate_health_check_fail(&host);
+                    }
                     let verdict = decision(
                         &mut retry,
                         AttemptResult::Response {
