@@ -555,6 +555,8 @@ async fn request_over_the_buffer_limit_is_413() {
     assert_eq!(log.recv().await.unwrap().response_flags.to_string(), "-");
     assert_eq!(send(addr(&p), "POST", "/", b"small body").await.status, 200);
     assert_eq!(b.hits(), 1);
+    // Envoy's connection manager counts it as `downstream_rq_too_large`.
+    assert_eq!(http_stat(&p, "downstream_rq_too_large"), Some(1));
     p.shutdown().await;
 }
 

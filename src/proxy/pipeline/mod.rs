@@ -258,6 +258,7 @@ impl Pipeline {
         let body = match read_body(body, features.buffer_limit).await {
             Ok(b) => b,
             Err(BodyRead::TooLarge) => {
+                self.stats.stats.downstream_rq_too_large.inc();
                 let reply = LocalReply::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     Bytes::from_static(PAYLOAD_TOO_LARGE_BODY.as_bytes()),
