@@ -591,9 +591,9 @@ async fn response_override_rewrites_a_404() {
                 }),
             ),
             override_rule(
-                vec![StatusCodeMatch::range(500, 511).unwrap()],
+                vec![StatusCodeMatch::range(500, 502).unwrap()],
                 OverrideAction::Redirect(OverrideRedirect {
-                    path: Some("/oops".into()),
+                    path: Some("/oops?from=500".into()),
                     ..OverrideRedirect::default()
                 }),
             ),
@@ -605,14 +605,55 @@ async fn response_override_rewrites_a_404() {
     assert_eq!(g.body, "Oops! Your request is not found.");
     assert_eq!(g.headers.get("content-type").unwrap(), "text/plain");
     assert_eq!(get(addr(&p), "/status/403", &[]).await.status, 418);
-    let g = get(addr(&p), "/status/503", &[]).await;
-    assert_eq!(g.status, 302);
-    assert_eq!(
-        g.headers.get("location").unwrap(),
-        "http://example.com/oops"
-    );
     // Untouched statuses stream through.
     assert_eq!(get(addr(&p), "/", &[]).await.body, "x");
+    p.shutdown().await;
+}
+
+/// Envoy's custom response redirect policy follows the redirect *internally*: the request runs
+/// again (as a GET, with the new host and path) and the client gets the target's answer, its
+/// status replaced by the redirect's when it is 1xx/2xx; overrides are not applied again, and
+/// no Location header is sent. A local reply is never redirected.
+#[tokio::test]
+async fn response_override_redirect_is_followed_internally() {
+    let b = Backend::start("x", Behavior::default()).await;
+    let redirect = |path: &str, status| {
+        override_rule(
+            vec![StatusCodeMatch::range(500, 503).unwrap()],
+            OverrideAction::Redirect(OverrideRedirect {
+                path: Some(path.into()),
+                status_code: status,
+                ..OverrideRedirect::default()
+            }),
+        )
+    };
+    let r = with(|r| r.response_overrides = vec![redirect("/status/200", None)]);
+    let p = start_one(cluster(&[b.addr]), r).await;
+    let mut log = p.subscribe_access_log();
+    let g = send(addr(&p), "POST", "/status/500", b"payload").await;
+    assert_eq!((g.status, &g.body[..]), (302, &b"x"[..]));
+    assert!(!g.headers.contains_key("location"));
+    assert_eq!(b.hits(), 2, "the original request and the redirect");
+    let e = log.recv().await.unwrap();
+    assert_eq!((e.status, e.attempts), (302, 2));
+    p.shutdown().await;
+
+    // A target answering outside 1xx/2xx keeps its status; overrides do not apply again.
+    let r = with(|r| {
+        r.response_overrides = vec![redirect("/status/502", Some(301))];
+    });
+    let p = start_one(cluster(&[b.addr]), r).await;
+    let g = get(addr(&p), "/status/500", &[]).await;
+    assert_eq!((g.status, &g.body[..]), (502, &b"x"[..]));
+    let g = get(addr(&p), "/status/503", &[]).await;
+    assert_eq!(g.status, 502);
+    p.shutdown().await;
+
+    // Local replies go out unchanged.
+    let r = with(|r| r.response_overrides = vec![redirect("/status/200", None)]);
+    let p = start_one(health_checked(&[b.addr], "/status/418", 0), r).await;
+    let g = get(addr(&p), "/", &[]).await;
+    assert_eq!((g.status, &g.body[..]), (503, &b"no healthy upstream"[..]));
     p.shutdown().await;
 }
 

@@ -223,10 +223,47 @@ impl Pipeline {
         x.grpc_request = grpc::is_grpc_request(&parts.headers);
         x.head_request = parts.method == http::Method::HEAD;
 
+        // A response override's redirect runs the request again (at most once), as Envoy's
+        // custom response filter does with `recreateStream`.
+        let mut body = RequestBody::Stream(body);
+        let mut redirect = None;
+        loop {
+            match self.pass(x, parts, body, peer, redirect).await {
+                Pass::Done(response) => return response,
+                Pass::Redirect {
+                    exchange,
+                    request,
+                    status,
+                } => {
+                    x = exchange;
+                    parts = request;
+                    body = RequestBody::Buffered(Bytes::new());
+                    redirect = Some(status);
+                }
+            }
+        }
+    }
+
+    /// One pass of a request through the path; `redirect` is set on the pass a response
+    /// override's redirect started (its overrides are not applied again, and a 1xx/2xx final
+    /// status becomes the redirect's status).
+    async fn pass<B>(
+        &self,
+        mut x: Exchange,
+        parts: Parts,
+        body: RequestBody<B>,
+        peer: SocketAddr,
+        redirect: Option<StatusCode>,
+    ) -> Pass
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::fmt::Display,
+    {
+        let pass = PassContext { redirect };
         // Route match.
         let Some(index) = self.router.route_index(&parts) else {
             self.stats.stats.no_route.inc();
-            return self.reply(x, ProxyError::NoRoute.local_reply(), None);
+            return Pass::Done(self.reply(x, ProxyError::NoRoute.local_reply(), None, pass));
         };
         let route = &self.router.routes()[index];
         let targets = &self.targets[index];
@@ -236,7 +273,7 @@ impl Pipeline {
         let action = match &route.action {
             RouteAction::DirectResponse { status, body } => {
                 self.stats.stats.rq_direct_response.inc();
-                return self.reply(x, LocalReply::new(*status, body.clone()), ov);
+                return Pass::Done(self.reply(x, LocalReply::new(*status, body.clone()), ov, pass));
             }
             RouteAction::Forward(f) => f,
         };
@@ -248,7 +285,7 @@ impl Pipeline {
                 tokio::time::sleep(delay).await;
             }
             if let Some(abort) = fault.abort {
-                return self.reply(x, abort, ov);
+                return Pass::Done(self.reply(x, abort, ov, pass));
             }
         }
 
@@ -263,14 +300,14 @@ impl Pipeline {
                     StatusCode::PAYLOAD_TOO_LARGE,
                     Bytes::from_static(PAYLOAD_TOO_LARGE_BODY.as_bytes()),
                 );
-                return self.reply(x, reply, ov);
+                return Pass::Done(self.reply(x, reply, ov, pass));
             }
             Err(BodyRead::Failed) => {
                 x.entry
                     .response_flags
                     .insert(ResponseFlag::DownstreamConnectionTermination);
                 let reply = LocalReply::new(StatusCode::BAD_REQUEST, Bytes::new());
-                return self.reply(x, reply, ov);
+                return Pass::Done(self.reply(x, reply, ov, pass));
             }
         };
 
@@ -279,7 +316,7 @@ impl Pipeline {
         if features.local_rate_limit.is_some() || features.global_rate_limit.is_some() {
             match features.rate_limit(&self.shared.global_rate_limit, &targets.name, &parts, peer) {
                 RateLimited::Allow(h) => extra_headers = h,
-                RateLimited::Limit(reply) => return self.reply(x, reply, ov),
+                RateLimited::Limit(reply) => return Pass::Done(self.reply(x, reply, ov, pass)),
             }
         }
 
@@ -306,7 +343,7 @@ impl Pipeline {
         // Weighted cluster (Gateway API: all weights 0 → 500).
         let Some(cluster) = self.pick_cluster(targets, hash) else {
             let reply = LocalReply::new(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new());
-            return self.reply(x, reply, ov);
+            return Pass::Done(self.reply(x, reply, ov, pass));
         };
         x.entry.cluster = Some(Arc::clone(&cluster.name));
         x.entry.backend = cluster.backend.clone();
@@ -328,7 +365,7 @@ impl Pipeline {
             None => forwarded.await,
         };
         match result {
-            Ok(up) => self.respond(x, up, timers, extra_headers, features, &parts),
+            Ok(up) => self.respond(x, up, timers, extra_headers, features, &parts, pass),
             Err(e) => {
                 match e {
                     ProxyError::RouteTimeout => cluster.stats.upstream_rq_timeout.inc(),
@@ -345,7 +382,7 @@ impl Pipeline {
                 ) {
                     x.abandon_attempt(e);
                 }
-                self.reply(x, e.local_reply(), ov)
+                Pass::Done(self.reply(x, e.local_reply(), ov, pass))
             }
         }
     }
@@ -559,7 +596,9 @@ impl Pipeline {
         }
     }
 
-    /// Streams an upstream response downstream (after a matching response override).
+    /// Streams an upstream response downstream (after a matching response override), or
+    /// starts the redirect pass a matching redirect override asks for.
+    #[allow(clippy::too_many_arguments)]
     fn respond(
         &self,
         mut x: Exchange,
@@ -568,7 +607,8 @@ impl Pipeline {
         extra_headers: Option<http::HeaderMap>,
         features: &RouteFeatures,
         request: &Parts,
-    ) -> Response<ProxyBody> {
+        pass: PassContext,
+    ) -> Pass {
         let Upstream {
             response,
             lease,
@@ -583,24 +623,34 @@ impl Pipeline {
         if let Some(extra) = extra_headers {
             parts.headers.extend(extra);
         }
-        x.attempt = Some(attempt);
         let mut new_body = None;
-        if !features.overrides.is_empty() {
+        if let Some(code) = pass.redirect {
+            redirected_status(&mut parts.status, code);
+        } else if !features.overrides.is_empty() {
             match features.override_for(status, &parts.headers, false) {
                 None => {}
                 Some(OverrideAction::Response(r)) => {
                     new_body = features::apply_response(r, &mut parts.status, &mut parts.headers);
                 }
                 Some(OverrideAction::Redirect(r)) => {
-                    // The upstream body is not read: its connection closes with the lease.
-                    drop((lease, incoming));
-                    let reply = features::redirect_reply(r, request);
-                    return self.reply(x, reply, None);
+                    let target = features::redirect_request(r, request);
+                    // Envoy redirects only to a request some route matches; otherwise the
+                    // original response goes through.
+                    if self.router.route_index(&target).is_some() {
+                        // The upstream body is not read: its connection closes with the lease.
+                        drop((lease, incoming, attempt));
+                        return Pass::Redirect {
+                            exchange: x,
+                            request: target,
+                            status: features::redirect_status(r),
+                        };
+                    }
                 }
             }
         }
+        x.attempt = Some(attempt);
         x.entry.status = parts.status.as_u16();
-        match new_body {
+        Pass::Done(match new_body {
             Some(body) => {
                 // The upstream body is replaced unread: its connection closes with the lease.
                 drop((lease, incoming));
@@ -613,7 +663,7 @@ impl Pipeline {
                     ProxyBody::upstream(incoming, timers.body, timers.body_idle, x),
                 )
             }
-        }
+        })
     }
 
     /// Sends a reply generated by the proxy; `ov` (the route's features and the request) lets
@@ -625,6 +675,7 @@ impl Pipeline {
         mut x: Exchange,
         mut reply: LocalReply,
         ov: Option<(&RouteFeatures, &Parts)>,
+        pass: PassContext,
     ) -> Response<ProxyBody> {
         if let Some(flag) = reply.flag {
             x.entry.response_flags.insert(flag);
@@ -642,7 +693,9 @@ impl Pipeline {
         if x.grpc_request {
             grpc::into_trailers_only(&mut reply, x.head_request);
         }
-        if let Some((features, request)) = ov
+        if let Some(code) = pass.redirect {
+            redirected_status(&mut reply.status, code);
+        } else if let Some((features, _)) = ov
             && !features.overrides.is_empty()
         {
             match features.override_for(reply.status.as_u16(), &reply.headers, true) {
@@ -655,11 +708,9 @@ impl Pipeline {
                         reply.trailers_only = false;
                     }
                 }
-                Some(OverrideAction::Redirect(r)) => {
-                    let flag = reply.flag;
-                    reply = features::redirect_reply(r, request);
-                    reply.flag = flag;
-                }
+                // Envoy's redirect policy cannot recreate a stream that already sent a local
+                // reply: the reply goes out unchanged.
+                Some(OverrideAction::Redirect(_)) => {}
             }
         }
         x.entry.status = reply.status.as_u16();
@@ -684,6 +735,14 @@ impl Pipeline {
     }
 }
 
+/// On a redirect's pass a 1xx/2xx final status becomes the redirect's status; any other
+/// status stays (Envoy's redirect policy applies its mutations to non-error responses only).
+fn redirected_status(status: &mut StatusCode, redirect: StatusCode) {
+    if (100..=299).contains(&status.as_u16()) {
+        *status = redirect;
+    }
+}
+
 /// Why the request body could not be buffered.
 enum BodyRead {
     /// Larger than the route's buffer limit.
@@ -692,12 +751,42 @@ enum BodyRead {
     Failed,
 }
 
+/// The request body of a pass: the downstream stream, or the body a redirect pass resends.
+enum RequestBody<B> {
+    Stream(B),
+    Buffered(Bytes),
+}
+
+/// How a pass ended: a response, or a response override's redirect to run.
+enum Pass {
+    Done(Response<ProxyBody>),
+    Redirect {
+        exchange: Exchange,
+        request: Parts,
+        status: StatusCode,
+    },
+}
+
+/// What the reply and response steps need to know about the pass.
+#[derive(Clone, Copy)]
+struct PassContext {
+    /// Set on a redirect's pass: the status a 1xx/2xx final response takes.
+    redirect: Option<StatusCode>,
+}
+
 /// Buffers the whole request body, stopping as soon as it exceeds `limit`.
-async fn read_body<B>(body: B, limit: Option<u64>) -> Result<Bytes, BodyRead>
+async fn read_body<B>(body: RequestBody<B>, limit: Option<u64>) -> Result<Bytes, BodyRead>
 where
     B: Body<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
+    let body = match body {
+        RequestBody::Buffered(b) if limit.is_some_and(|l| b.len() as u64 > l) => {
+            return Err(BodyRead::TooLarge);
+        }
+        RequestBody::Buffered(b) => return Ok(b),
+        RequestBody::Stream(body) => body,
+    };
     let failed = |e: B::Error| {
         tracing::debug!(error = %e, "downstream request body failed");
         BodyRead::Failed
