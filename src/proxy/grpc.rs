@@ -42,6 +42,42 @@ pub fn http_to_grpc_status(status: u16) -> u32 {
     }
 }
 
+/// Envoy's `Grpc::Utility::grpcToHttpStatus`, which the router feeds to outlier detection
+/// for a gRPC request whose response headers carry `grpc-status`.
+pub fn grpc_to_http_status(code: u64) -> u16 {
+    match code {
+        0 => 200,
+        1 => 499,
+        3 | 9 | 11 => 400, // INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE
+        4 => 504,
+        5 => 404,
+        6 | 10 => 409, // ALREADY_EXISTS, ABORTED
+        7 => 403,
+        8 => 429,
+        12 => 501,
+        14 => 503,
+        16 => 401,
+        _ => 500, // UNKNOWN, INTERNAL, DATA_LOSS, invalid
+    }
+}
+
+/// The status outlier detection hears of for a response: for a gRPC request with
+/// `grpc-status` in the response headers (a trailers-only answer) the mapped gRPC status,
+/// else the HTTP status (Envoy's router; trailers are not looked at).
+pub fn outlier_status(grpc_request: bool, status: u16, headers: &HeaderMap) -> u16 {
+    if !grpc_request {
+        return status;
+    }
+    match headers.get(GRPC_STATUS) {
+        None => status,
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .map_or(500, grpc_to_http_status),
+    }
+}
+
 /// gRPC's percent-encoding of `grpc-message` (as Envoy's `PercentEncoding::encode`): bytes
 /// outside printable ASCII, and `%` itself, become `%XX`.
 pub fn encode_message(text: &[u8]) -> String {
@@ -124,6 +160,40 @@ mod tests {
         for (http, grpc) in table {
             assert_eq!(http_to_grpc_status(http), grpc, "{http}");
         }
+    }
+
+    #[test]
+    fn grpc_statuses_map_to_http_for_outlier_detection() {
+        let table = [
+            (0, 200),
+            (1, 499),
+            (2, 500),
+            (3, 400),
+            (4, 504),
+            (5, 404),
+            (6, 409),
+            (7, 403),
+            (8, 429),
+            (9, 400),
+            (10, 409),
+            (11, 400),
+            (12, 501),
+            (13, 500),
+            (14, 503),
+            (15, 500),
+            (16, 401),
+            (99, 500),
+        ];
+        for (grpc, http) in table {
+            assert_eq!(grpc_to_http_status(grpc), http, "{grpc}");
+        }
+        let mut h = HeaderMap::new();
+        assert_eq!(outlier_status(true, 200, &h), 200);
+        h.insert(GRPC_STATUS, HeaderValue::from_static("14"));
+        assert_eq!(outlier_status(true, 200, &h), 503);
+        assert_eq!(outlier_status(false, 200, &h), 200);
+        h.insert(GRPC_STATUS, HeaderValue::from_static("x"));
+        assert_eq!(outlier_status(true, 200, &h), 500);
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub struct Backend {
 
 /// How a backend answers: a fixed status and delay; `/status/<code>`, `?delay=<ms>` (before
 /// the headers) and `?body_delay=<ms>` (between headers and body) in the request override them;
-/// `?hcfail=1` adds `x-envoy-immediate-health-check-fail: true` to the response.
+/// `?hcfail=1` adds `x-envoy-immediate-health-check-fail: true` to the response and
+/// `?grpc_status=<n>` a `grpc-status` header.
 /// `reset` closes every connection as soon as a request arrives.
 #[derive(Debug, Clone, Copy)]
 pub struct Behavior {
@@ -162,6 +163,10 @@ async fn answer(name: &str, b: Behavior, req: Request<Incoming>) -> Response<Tes
         .map(Duration::from_millis);
     let echo_id = req.headers().get("x-request-id").cloned();
     let hc_fail = query.split('&').any(|kv| kv == "hcfail=1");
+    let grpc_status = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("grpc_status="))
+        .map(str::to_string);
     let version = format!("{:?}", req.version());
     let _ = req.into_body().collect().await;
     if !delay.is_zero() {
@@ -178,6 +183,9 @@ async fn answer(name: &str, b: Behavior, req: Request<Incoming>) -> Response<Tes
         .insert("x-upstream-version", version.parse().unwrap());
     if let Some(id) = echo_id {
         r.headers_mut().insert("x-seen-request-id", id);
+    }
+    if let Some(code) = grpc_status {
+        r.headers_mut().insert("grpc-status", code.parse().unwrap());
     }
     if hc_fail {
         r.headers_mut().insert(

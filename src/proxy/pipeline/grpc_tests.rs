@@ -9,8 +9,8 @@ use super::feature_tests::{health_checked, http_stat, user_rule, with};
 use super::tests::{LISTENER, addr, cluster, forward, route, start_routes, stat};
 use crate::proxy::ProxyHandle;
 use crate::proxy::config::{
-    CircuitBreakerThresholds, ClusterConfig, PathMatch, Percent, RouteConfig, RouteMatch,
-    UpstreamProtocol,
+    CircuitBreakerThresholds, ClusterConfig, OutlierDetectionConfig, PathMatch, Percent,
+    RouteConfig, RouteMatch, UpstreamProtocol,
 };
 use crate::proxy::fault::{AbortCode, AbortConfig, FaultConfig};
 use crate::proxy::health_check::{GrpcCheckConfig, HealthCheckConfig};
@@ -223,5 +223,30 @@ async fn grpc_active_health_check_gates_the_host() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    p.shutdown().await;
+}
+
+/// Envoy's router feeds outlier detection `grpcToHttpStatus(grpc-status)` for a gRPC request
+/// whose response headers carry one: a trailers-only UNAVAILABLE (HTTP 200) counts as a 503.
+#[tokio::test]
+async fn grpc_status_in_headers_feeds_outlier_detection() {
+    let (a, b) = (
+        Backend::start("a", Behavior::default()).await,
+        Backend::start("b", Behavior::default()).await,
+    );
+    let mut c = cluster(&[a.addr, b.addr]);
+    c.outlier_detection = Some(OutlierDetectionConfig {
+        consecutive_5xx: std::num::NonZeroU32::new(1),
+        max_ejection_percent: Percent::HUNDRED,
+        ..OutlierDetectionConfig::default()
+    });
+    let p = start(c, route(forward())).await;
+    // A plain HTTP request: the header means nothing, HTTP 200 is a success.
+    assert_eq!(get(addr(&p), "/?grpc_status=14", &[]).await.status, 200);
+    assert_eq!(stat(&p, "outlier_detection.ejections_enforced_total"), 0);
+    let g = get(addr(&p), "/?grpc_status=14", &GRPC).await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.headers["grpc-status"], "14");
+    assert_eq!(stat(&p, "outlier_detection.ejections_enforced_total"), 1);
     p.shutdown().await;
 }

@@ -446,7 +446,8 @@ impl Pipeline {
                 }) => {
                     x.entry.upstream_duration = Some(sent_at.elapsed());
                     let status = response.status().as_u16();
-                    cluster.report(&host, Outcome::Response(status));
+                    let outlier = grpc::outlier_status(x.grpc_request, status, response.headers());
+                    cluster.report(&host, Outcome::Response(outlier));
                     if response.headers().contains_key(IMMEDIATE_HC_FAIL) {
                         cluster.immediate_health_check_fail(&host);
                     }
