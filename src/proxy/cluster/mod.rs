@@ -132,6 +132,7 @@ impl Cluster {
         let hc = self.health_check.as_ref()?;
         let addrs = self.hosts.hosts().iter().map(|h| h.endpoint.addr).collect();
         let hosts = Arc::clone(&self.hosts);
+        let excluded = Arc::clone(&self.hosts);
         let outlier = self.outlier.clone();
         let name = Arc::clone(&self.name);
         let handle = HealthChecker::spawn_with_success(
@@ -153,6 +154,10 @@ impl Cluster {
                 if let Some(od) = &outlier {
                     od.uneject(i);
                 }
+            },
+            move |i| {
+                // A failing check answered with x-envoy-immediate-health-check-fail.
+                excluded.set_health_flag(i, host_set::HealthFlag::ExcludedViaImmediateHcFail, true);
             },
             Arc::clone(&hc.stats),
             seed,

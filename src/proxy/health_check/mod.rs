@@ -15,7 +15,7 @@ pub use config::{
     CheckKind, GrpcCheckConfig, HealthCheckConfig, HealthCheckConfigError, HealthCheckSpec,
     HttpCheckConfig, StatusRanges, TcpCheckConfig,
 };
-pub use probe::{ProbeResult, probe};
+pub use probe::{ProbeResult, probe, probe_checked};
 pub use runner::{HealthCheckStats, HealthChecker, HealthCheckerHandle};
 pub use state::{HostHealthState, Transition};
 

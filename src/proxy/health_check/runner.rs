@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::config::HealthCheckSpec;
-use super::probe::{ProbeResult, probe};
+use super::probe::{ProbeResult, probe_checked};
 use super::state::HostHealthState;
 
 /// Envoy's `health_check.*` stats of one cluster.
@@ -40,8 +40,8 @@ pub struct HealthCheckStats {
     pub healthy: AtomicI64,
 }
 
-/// Called with a host index after every successful probe.
-type SuccessFn = Arc<dyn Fn(usize) + Send + Sync>;
+/// Called with a host index (after a successful probe, or one asking for exclusion).
+type HostFn = Arc<dyn Fn(usize) + Send + Sync>;
 
 /// Starts the per-host probe tasks (see [`HealthChecker::spawn`]).
 #[derive(Debug)]
@@ -72,31 +72,34 @@ impl HealthChecker {
     where
         F: Fn(usize, bool) + Send + Sync + 'static,
     {
-        Self::spawn_with_success(spec, hosts, on_transition, |_| {}, stats, seed)
+        Self::spawn_with_success(spec, hosts, on_transition, |_| {}, |_| {}, stats, seed)
     }
 
     /// Like [`HealthChecker::spawn`], also calling `on_success(index)` after every successful
-    /// probe (Envoy un-ejects an outlier-ejected host on each successful check, §d.2).
-    pub fn spawn_with_success<F, S>(
+    /// probe (Envoy un-ejects an outlier-ejected host on each successful check, §d.2) and
+    /// `on_exclude(index)` when a failing answer carried `x-envoy-immediate-health-check-fail`.
+    pub fn spawn_with_success<F, S, X>(
         spec: Arc<HealthCheckSpec>,
         hosts: Vec<SocketAddr>,
         on_transition: F,
         on_success: S,
+        on_exclude: X,
         stats: Arc<HealthCheckStats>,
         seed: u64,
     ) -> HealthCheckerHandle
     where
         F: Fn(usize, bool) + Send + Sync + 'static,
         S: Fn(usize) + Send + Sync + 'static,
+        X: Fn(usize) + Send + Sync + 'static,
     {
         Self::spawn_inner(
             spec,
             hosts,
             on_transition,
-            Arc::new(on_success),
+            (Arc::new(on_success), Arc::new(on_exclude)),
             stats,
             seed,
-            |spec: Arc<HealthCheckSpec>, addr| async move { probe(&spec, addr).await },
+            |spec: Arc<HealthCheckSpec>, addr| async move { probe_checked(&spec, addr).await },
         )
     }
 
@@ -115,14 +118,18 @@ impl HealthChecker {
         P: Fn(Arc<HealthCheckSpec>, SocketAddr) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ProbeResult> + Send + 'static,
     {
+        let prober = Arc::new(prober);
         Self::spawn_inner(
             spec,
             hosts,
             on_transition,
-            Arc::new(|_| {}),
+            (Arc::new(|_| {}), Arc::new(|_| {})),
             stats,
             seed,
-            prober,
+            move |spec, addr| {
+                let run = prober(spec, addr);
+                async move { (run.await, false) }
+            },
         )
     }
 
@@ -130,7 +137,7 @@ impl HealthChecker {
         spec: Arc<HealthCheckSpec>,
         hosts: Vec<SocketAddr>,
         on_transition: F,
-        on_success: SuccessFn,
+        (on_success, on_exclude): (HostFn, HostFn),
         stats: Arc<HealthCheckStats>,
         seed: u64,
         prober: P,
@@ -138,7 +145,7 @@ impl HealthChecker {
     where
         F: Fn(usize, bool) + Send + Sync + 'static,
         P: Fn(Arc<HealthCheckSpec>, SocketAddr) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ProbeResult> + Send + 'static,
+        Fut: Future<Output = (ProbeResult, bool)> + Send + 'static,
     {
         let prober = Arc::new(prober);
         let on_transition = Arc::new(on_transition);
@@ -168,6 +175,7 @@ impl HealthChecker {
                     passive: passive.clone(),
                     on_transition: on_transition.clone(),
                     on_success: on_success.clone(),
+                    on_exclude: on_exclude.clone(),
                     first_tx: first_tx.clone(),
                     prober: prober.clone(),
                 };
@@ -251,7 +259,8 @@ struct HostTask<F, P> {
     traffic: Arc<AtomicBool>,
     passive: Arc<[AtomicBool]>,
     on_transition: Arc<F>,
-    on_success: SuccessFn,
+    on_success: HostFn,
+    on_exclude: HostFn,
     first_tx: Arc<watch::Sender<usize>>,
     prober: Arc<P>,
 }
@@ -260,7 +269,7 @@ impl<F, P, Fut> HostTask<F, P>
 where
     F: Fn(usize, bool) + Send + Sync + 'static,
     P: Fn(Arc<HealthCheckSpec>, SocketAddr) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ProbeResult> + Send + 'static,
+    Fut: Future<Output = (ProbeResult, bool)> + Send + 'static,
 {
     async fn run(self) {
         let mut state =
@@ -270,7 +279,10 @@ where
         }
         loop {
             self.stats.attempt.fetch_add(1, Ordering::Relaxed);
-            let result = (self.prober)(self.spec.clone(), self.addr).await;
+            let (result, exclude) = (self.prober)(self.spec.clone(), self.addr).await;
+            if exclude {
+                (self.on_exclude)(self.index);
+            }
             match result {
                 ProbeResult::Success => {
                     self.stats.success.fetch_add(1, Ordering::Relaxed);

@@ -69,6 +69,7 @@ async fn http_server() -> HttpServer {
                                 (200, "late")
                             }
                             "/body" => (200, "status: ALIVE and well"),
+                            "/exclude" => (503, "draining"),
                             p => (
                                 p.trim_start_matches("/status/").parse().unwrap_or(404),
                                 "ok",
@@ -78,6 +79,12 @@ async fn http_server() -> HttpServer {
                             Response::new(Full::new(Bytes::from_static(body.as_bytes())));
                         *resp.status_mut() =
                             StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND);
+                        if path == "/exclude" {
+                            resp.headers_mut().insert(
+                                "x-envoy-immediate-health-check-fail",
+                                http::HeaderValue::from_static("true"),
+                            );
+                        }
                         Ok::<_, std::convert::Infallible>(resp)
                     }
                 });
@@ -599,4 +606,26 @@ async fn grpc_probe_passes_only_serving() {
     let addr = refused.local_addr().unwrap();
     drop(refused);
     assert_eq!(probe(&whole, addr).await, ProbeResult::NetworkFailure);
+}
+
+/// Envoy's HTTP checker: a failing answer carrying `x-envoy-immediate-health-check-fail` also
+/// excludes the host (`EXCLUDED_VIA_IMMEDIATE_HC_FAIL`); a plain failure does not.
+#[tokio::test]
+async fn http_probe_reports_immediate_health_check_fail() {
+    let server = http_server().await;
+    let spec = |path: &str| http_spec(path, |_| {});
+    assert_eq!(
+        probe_checked(&spec("/exclude"), server.addr).await,
+        (ProbeResult::Failed, true)
+    );
+    assert_eq!(
+        probe_checked(&spec("/status/503"), server.addr).await,
+        (ProbeResult::Failed, false)
+    );
+    // Expected status: the header does not matter.
+    let ok = http_spec("/exclude", |c| http_cfg(c).expected_statuses = vec![503]);
+    assert_eq!(
+        probe_checked(&ok, server.addr).await,
+        (ProbeResult::Success, false)
+    );
 }

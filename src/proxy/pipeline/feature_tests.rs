@@ -466,6 +466,19 @@ async fn immediate_health_check_fail_excludes_the_host_until_checks_pass() {
     assert_eq!(seen.len(), 2, "both hosts serve again");
     p.shutdown().await;
 
+    // A failing active check answered with the header excludes the host too.
+    let p = start_one(
+        health_checked(&[a.addr], "/status/503?hcfail=1", 0),
+        route(forward()),
+    )
+    .await;
+    let host = &p.cluster(CLUSTER).unwrap().hosts.hosts()[0];
+    assert_eq!(
+        host.health_flags_text(),
+        "/failed_active_hc/excluded_via_immediate_hc_fail"
+    );
+    p.shutdown().await;
+
     // Without active health checking the header changes nothing.
     let p = start_one(cluster(&[a.addr, b.addr]), route(forward())).await;
     assert_eq!(get(addr(&p), "/?hcfail=1", &[]).await.status, 200);
