@@ -434,8 +434,8 @@ async fn immediate_health_check_fail_excludes_the_host_until_checks_pass() {
     let mut c = health_checked(&[a.addr, b.addr], "/status/200", 0);
     if let Some(hc) = c.health_check.as_mut() {
         hc.healthy_threshold = 3;
-        hc.interval = Duration::from_millis(150);
-        hc.no_traffic_interval = Duration::from_millis(150);
+        hc.interval = Duration::from_millis(300);
+        hc.no_traffic_interval = Duration::from_millis(300);
     }
     let p = start_one(c, route(forward())).await;
     let first = get(addr(&p), "/?hcfail=1", &[]).await;
@@ -450,7 +450,7 @@ async fn immediate_health_check_fail_excludes_the_host_until_checks_pass() {
         "/failed_active_hc/excluded_via_immediate_hc_fail"
     );
     assert_eq!(stat(&p, "health_check.passive_failure"), 1);
-    // Three checks 150 ms apart are needed before it serves again.
+    // Three checks 300 ms apart are needed before it serves again.
     for _ in 0..6 {
         assert_ne!(backend_of(&get(addr(&p), "/", &[]).await), failed);
     }

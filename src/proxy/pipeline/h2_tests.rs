@@ -46,7 +46,7 @@ async fn use_client_protocol_follows_the_downstream_version() {
 
 #[tokio::test]
 async fn one_h2_connection_multiplexes_concurrent_requests() {
-    let b = Backend::start("x", slow(200)).await;
+    let b = Backend::start("x", slow(500)).await;
     let mut c = cluster(&[b.addr]);
     c.upstream_protocol = UpstreamProtocol::Http2;
     // One connection is all HTTP/2 needs: the connection limit never makes a request wait.
@@ -78,7 +78,7 @@ async fn one_h2_connection_multiplexes_concurrent_requests() {
 
 #[tokio::test]
 async fn max_parallel_requests_bounds_concurrent_streams() {
-    let b = Backend::start("x", slow(300)).await;
+    let b = Backend::start("x", slow(600)).await;
     let mut c = cluster(&[b.addr]);
     c.upstream_protocol = UpstreamProtocol::Http2;
     c.circuit_breaker.max_requests = 2;
@@ -127,7 +127,7 @@ async fn requests_pend_on_the_connecting_h2_connection_and_fail_with_it() {
     let (hole, _fillers, _listener) = blackhole_addr().await;
     let mut c = cluster(&[hole]);
     c.upstream_protocol = UpstreamProtocol::Http2;
-    c.connect_timeout = Duration::from_millis(400);
+    c.connect_timeout = Duration::from_millis(800);
     c.circuit_breaker.max_pending_requests = 1;
     let p = start_routes(c, vec![route(forward())]).await;
     let a = addr(&p);
