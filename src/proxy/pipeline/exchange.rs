@@ -37,6 +37,9 @@ pub(crate) struct Exchange {
     pub grpc_request: bool,
     /// The request is a HEAD request (a gRPC local reply then carries no `grpc-message`).
     pub head_request: bool,
+    /// Set on the pass a response override's redirect started: the status a 1xx/2xx final
+    /// response takes (and overrides are not applied again).
+    pub redirect: Option<http::StatusCode>,
     sink: Arc<dyn AccessLogSink>,
     listener: Arc<ListenerStats>,
     settled: bool,
@@ -60,6 +63,7 @@ impl Exchange {
             attempt: None,
             grpc_request: false,
             head_request: false,
+            redirect: None,
             sink,
             listener,
             settled: false,

@@ -259,11 +259,11 @@ impl Pipeline {
         B: Body<Data = Bytes>,
         B::Error: std::fmt::Display,
     {
-        let pass = PassContext { redirect };
+        x.redirect = redirect;
         // Route match.
         let Some(index) = self.router.route_index(&parts) else {
             self.stats.stats.no_route.inc();
-            return Pass::Done(self.reply(x, ProxyError::NoRoute.local_reply(), None, pass));
+            return Pass::Done(self.reply(x, ProxyError::NoRoute.local_reply(), None));
         };
         let route = &self.router.routes()[index];
         let targets = &self.targets[index];
@@ -273,7 +273,7 @@ impl Pipeline {
         let action = match &route.action {
             RouteAction::DirectResponse { status, body } => {
                 self.stats.stats.rq_direct_response.inc();
-                return Pass::Done(self.reply(x, LocalReply::new(*status, body.clone()), ov, pass));
+                return Pass::Done(self.reply(x, LocalReply::new(*status, body.clone()), ov));
             }
             RouteAction::Forward(f) => f,
         };
@@ -285,7 +285,7 @@ impl Pipeline {
                 tokio::time::sleep(delay).await;
             }
             if let Some(abort) = fault.abort {
-                return Pass::Done(self.reply(x, abort, ov, pass));
+                return Pass::Done(self.reply(x, abort, ov));
             }
         }
 
@@ -300,14 +300,14 @@ impl Pipeline {
                     StatusCode::PAYLOAD_TOO_LARGE,
                     Bytes::from_static(PAYLOAD_TOO_LARGE_BODY.as_bytes()),
                 );
-                return Pass::Done(self.reply(x, reply, ov, pass));
+                return Pass::Done(self.reply(x, reply, ov));
             }
             Err(BodyRead::Failed) => {
                 x.entry
                     .response_flags
                     .insert(ResponseFlag::DownstreamConnectionTermination);
                 let reply = LocalReply::new(StatusCode::BAD_REQUEST, Bytes::new());
-                return Pass::Done(self.reply(x, reply, ov, pass));
+                return Pass::Done(self.reply(x, reply, ov));
             }
         };
 
@@ -316,7 +316,7 @@ impl Pipeline {
         if features.local_rate_limit.is_some() || features.global_rate_limit.is_some() {
             match features.rate_limit(&self.shared.global_rate_limit, &targets.name, &parts, peer) {
                 RateLimited::Allow(h) => extra_headers = h,
-                RateLimited::Limit(reply) => return Pass::Done(self.reply(x, reply, ov, pass)),
+                RateLimited::Limit(reply) => return Pass::Done(self.reply(x, reply, ov)),
             }
         }
 
@@ -343,7 +343,7 @@ impl Pipeline {
         // Weighted cluster (Gateway API: all weights 0 → 500).
         let Some(cluster) = self.pick_cluster(targets, hash) else {
             let reply = LocalReply::new(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new());
-            return Pass::Done(self.reply(x, reply, ov, pass));
+            return Pass::Done(self.reply(x, reply, ov));
         };
         x.entry.cluster = Some(Arc::clone(&cluster.name));
         x.entry.backend = cluster.backend.clone();
@@ -365,7 +365,7 @@ impl Pipeline {
             None => forwarded.await,
         };
         match result {
-            Ok(up) => self.respond(x, up, timers, extra_headers, features, &parts, pass),
+            Ok(up) => self.respond(x, up, timers, extra_headers, features, &parts),
             Err(e) => {
                 match e {
                     ProxyError::RouteTimeout => cluster.stats.upstream_rq_timeout.inc(),
@@ -382,7 +382,7 @@ impl Pipeline {
                 ) {
                     x.abandon_attempt(e);
                 }
-                Pass::Done(self.reply(x, e.local_reply(), ov, pass))
+                Pass::Done(self.reply(x, e.local_reply(), ov))
             }
         }
     }
@@ -599,7 +599,6 @@ impl Pipeline {
 
     /// Streams an upstream response downstream (after a matching response override), or
     /// starts the redirect pass a matching redirect override asks for.
-    #[allow(clippy::too_many_arguments)]
     fn respond(
         &self,
         mut x: Exchange,
@@ -608,7 +607,6 @@ impl Pipeline {
         extra_headers: Option<http::HeaderMap>,
         features: &RouteFeatures,
         request: &Parts,
-        pass: PassContext,
     ) -> Pass {
         let Upstream {
             response,
@@ -625,7 +623,7 @@ impl Pipeline {
             parts.headers.extend(extra);
         }
         let mut new_body = None;
-        if let Some(code) = pass.redirect {
+        if let Some(code) = x.redirect {
             redirected_status(&mut parts.status, code);
         } else if !features.overrides.is_empty() {
             match features.override_for(status, &parts.headers, false) {
@@ -676,7 +674,6 @@ impl Pipeline {
         mut x: Exchange,
         mut reply: LocalReply,
         ov: Option<(&RouteFeatures, &Parts)>,
-        pass: PassContext,
     ) -> Response<ProxyBody> {
         if let Some(flag) = reply.flag {
             x.entry.response_flags.insert(flag);
@@ -694,7 +691,7 @@ impl Pipeline {
         if x.grpc_request {
             grpc::into_trailers_only(&mut reply, x.head_request);
         }
-        if let Some(code) = pass.redirect {
+        if let Some(code) = x.redirect {
             redirected_status(&mut reply.status, code);
         } else if let Some((features, _)) = ov
             && !features.overrides.is_empty()
@@ -766,13 +763,6 @@ enum Pass {
         request: Parts,
         status: StatusCode,
     },
-}
-
-/// What the reply and response steps need to know about the pass.
-#[derive(Clone, Copy)]
-struct PassContext {
-    /// Set on a redirect's pass: the status a 1xx/2xx final response takes.
-    redirect: Option<StatusCode>,
 }
 
 /// Buffers the whole request body, stopping as soon as it exceeds `limit`.
