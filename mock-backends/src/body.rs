@@ -7,6 +7,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::HeaderMap;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
@@ -23,6 +24,8 @@ pub(crate) enum ReplyBody {
     Full(Option<Bytes>),
     /// Sent piece by piece on a schedule.
     Slow(SlowBody),
+    /// A gRPC reply: one message, then the trailers carrying `grpc-status`.
+    Grpc(Option<Bytes>, Option<HeaderMap>),
 }
 
 /// A body released at `rate` bytes per second, measured from its creation so ticks do not drift.
@@ -40,6 +43,11 @@ impl ReplyBody {
     pub(crate) fn full(data: impl Into<Bytes>) -> Self {
         let data = data.into();
         Self::Full((!data.is_empty()).then_some(data))
+    }
+
+    /// A gRPC body: `message` (already framed), then `trailers`.
+    pub(crate) fn grpc(message: Bytes, trailers: HeaderMap) -> Self {
+        Self::Grpc(Some(message), Some(trailers))
     }
 
     /// `data` trickled at `bytes_per_second` (at least 1).
@@ -83,6 +91,13 @@ impl Body for ReplyBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             Self::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            Self::Grpc(message, trailers) => Poll::Ready(
+                message
+                    .take()
+                    .map(Frame::data)
+                    .or_else(|| trailers.take().map(Frame::trailers))
+                    .map(Ok),
+            ),
             Self::Slow(slow) => {
                 if slow.data.is_empty() {
                     return Poll::Ready(None);
@@ -101,13 +116,14 @@ impl Body for ReplyBody {
     fn is_end_stream(&self) -> bool {
         match self {
             Self::Full(data) => data.is_none(),
+            Self::Grpc(message, trailers) => message.is_none() && trailers.is_none(),
             Self::Slow(slow) => slow.data.is_empty(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         let remaining = match self {
-            Self::Full(data) => data.as_ref().map_or(0, Bytes::len),
+            Self::Full(data) | Self::Grpc(data, _) => data.as_ref().map_or(0, Bytes::len),
             Self::Slow(slow) => slow.data.len(),
         };
         SizeHint::with_exact(remaining as u64)

@@ -27,6 +27,9 @@ pub const REPLICA_HEADER: HeaderName = HeaderName::from_static("x-chaosgate-repl
 /// Echoed from the request when present.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The gRPC health method: answered like the health path, for any service (h2c).
+pub const GRPC_HEALTH_PATH: &str = "/grpc.health.v1.Health/Check";
+
 /// `/bytes/<n>` answers at most this much.
 const MAX_BYTES: usize = 16 * 1024 * 1024;
 
@@ -54,7 +57,8 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<ReplyBody>, Infallible> {
     let (parts, mut body) = request.into_parts();
-    let is_health = parts.uri.path() == shared.config.health_path;
+    let is_grpc_health = parts.uri.path() == GRPC_HEALTH_PATH;
+    let is_health = is_grpc_health || parts.uri.path() == shared.config.health_path;
     let _in_flight = shared.counters.request(is_health);
     if shared.faults.borrow().reset {
         reset.notify_one();
@@ -66,7 +70,9 @@ pub(crate) async fn handle(
     while let Some(Ok(_)) = body.frame().await {}
     shared.wait_while_hung().await;
     let faults = shared.faults();
-    let mut response = if is_health {
+    let mut response = if is_grpc_health {
+        grpc_health(&faults)
+    } else if is_health {
         health(&faults)
     } else {
         serve(&shared, &faults, &parts).await
@@ -89,6 +95,21 @@ fn health(faults: &ActiveFaults) -> Response<ReplyBody> {
     } else {
         text(StatusCode::OK, ReplyBody::full(&b"ok\n"[..]))
     }
+}
+
+/// `grpc.health.v1.HealthCheckResponse` SERVING (1), or NOT_SERVING (2) under the `unhealthy`
+/// fault, in one uncompressed frame with `grpc-status: 0` trailers.
+fn grpc_health(faults: &ActiveFaults) -> Response<ReplyBody> {
+    let status = if faults.unhealthy { 2 } else { 1 };
+    // Frame: flag 0, length 2; message: field 1 (varint) = status.
+    let message = Bytes::from(vec![0, 0, 0, 0, 2, 0x08, status]);
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", HeaderValue::from_static("0"));
+    let mut response = Response::new(ReplyBody::grpc(message, trailers));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    response
 }
 
 async fn serve(shared: &Shared, faults: &ActiveFaults, parts: &Parts) -> Response<ReplyBody> {
@@ -254,6 +275,21 @@ mod tests {
                 Duration::from_secs(1)
             ))
         );
+    }
+
+    #[tokio::test]
+    async fn grpc_health_answers_serving_unless_unhealthy() {
+        for (unhealthy, status) in [(false, 1), (true, 2)] {
+            let faults = ActiveFaults {
+                unhealthy,
+                ..ActiveFaults::default()
+            };
+            let response = grpc_health(&faults);
+            assert_eq!(response.headers()[CONTENT_TYPE], "application/grpc");
+            let collected = response.into_body().collect().await.expect("infallible");
+            assert_eq!(collected.trailers().expect("trailers")["grpc-status"], "0");
+            assert_eq!(&collected.to_bytes()[..], [0, 0, 0, 0, 2, 0x08, status]);
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ const ENFORCED: &[&str] = &[
     "healthCheck.active.healthyThreshold",
     "healthCheck.active.http",
     "healthCheck.active.tcp",
+    "healthCheck.active.grpc",
     "loadBalancer.type",
     "loadBalancer.consistentHash",
     "loadBalancer.slowStart",
@@ -34,6 +35,7 @@ const ENFORCED: &[&str] = &[
     "requestBuffer",
     "tcpKeepalive",
     "responseOverride",
+    "useClientProtocol",
 ];
 
 /// Load balancer types the proxy has; the others fall back to Envoy Gateway's LeastRequest.

@@ -59,6 +59,11 @@ pub struct LocalReply {
     pub overloaded: bool,
     /// Extra response headers (e.g. rate-limit headers).
     pub headers: HeaderMap,
+    /// The gRPC status to answer a gRPC request with, instead of the one mapped from `status`
+    /// (a fault abort's `grpcStatus`).
+    pub grpc_status: Option<u32>,
+    /// Already a gRPC trailers-only reply (no body, no content-length).
+    pub trailers_only: bool,
 }
 
 impl ProxyError {
@@ -117,6 +122,8 @@ impl ProxyError {
             flag: Some(self.flag()),
             overloaded: self == ProxyError::Overflow,
             headers: HeaderMap::new(),
+            grpc_status: None,
+            trailers_only: false,
         }
     }
 

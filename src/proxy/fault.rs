@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::StatusCode;
 use rand::Rng;
 
 /// Response flag Envoy logs when a delay was injected.
@@ -95,17 +95,6 @@ pub struct FaultDecision {
     pub abort: Option<Abort>,
 }
 
-/// Data of an abort local reply: status, extra headers and body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AbortReply {
-    /// HTTP status of the reply (200 for gRPC aborts).
-    pub status: StatusCode,
-    /// Headers to add (gRPC aborts carry content-type, grpc-status and grpc-message).
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// Body (`fault filter abort` for HTTP, empty for gRPC).
-    pub body: &'static str,
-}
-
 /// Envoy fault filter stats (`fault.delays_injected`, `fault.aborts_injected`).
 #[derive(Debug, Default)]
 pub struct FaultStats {
@@ -146,58 +135,16 @@ impl FaultPercentage {
 }
 
 impl Abort {
-    /// The local reply Envoy sends for this abort. `grpc_request` is true when the request's
-    /// content-type is `application/grpc…`: Envoy then answers in gRPC form (HTTP 200 with
-    /// `grpc-status` and `grpc-message`), mapping an HTTP abort status to a gRPC code.
-    pub fn reply(self, grpc_request: bool) -> AbortReply {
-        match (self, grpc_request) {
-            (Abort::Http(status), false) => AbortReply {
-                status,
-                headers: Vec::new(),
-                body: ABORT_BODY,
-            },
-            (Abort::Http(status), true) => grpc_reply(http_to_grpc_status(status)),
-            (Abort::Grpc(code), true) => grpc_reply(code),
-            // Envoy's filter sets HTTP 200 for a gRPC abort; a plain HTTP client gets that with the body.
-            (Abort::Grpc(_), false) => AbortReply {
-                status: StatusCode::OK,
-                headers: Vec::new(),
-                body: ABORT_BODY,
-            },
+    /// The HTTP status and explicit gRPC status of Envoy's abort local reply (body
+    /// [`ABORT_BODY`]). A `grpcStatus` abort replies HTTP 200 with that gRPC status: a gRPC
+    /// request then gets it as `grpc-status` (see [`crate::proxy::grpc`]), and a plain HTTP
+    /// request gets a 200 with the body. An HTTP abort's status is mapped to a gRPC code only
+    /// when the request is gRPC.
+    pub fn reply(self) -> (StatusCode, Option<u32>) {
+        match self {
+            Abort::Http(status) => (status, None),
+            Abort::Grpc(code) => (StatusCode::OK, Some(code)),
         }
-    }
-}
-
-fn grpc_reply(code: u32) -> AbortReply {
-    AbortReply {
-        status: StatusCode::OK,
-        headers: vec![
-            (
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/grpc"),
-            ),
-            (
-                HeaderName::from_static("grpc-status"),
-                HeaderValue::from(code),
-            ),
-            (
-                HeaderName::from_static("grpc-message"),
-                HeaderValue::from_static(ABORT_BODY),
-            ),
-        ],
-        body: "",
-    }
-}
-
-/// Envoy's `Grpc::Utility::httpToGrpcStatus`.
-fn http_to_grpc_status(status: StatusCode) -> u32 {
-    match status.as_u16() {
-        400 => 13,
-        401 => 16,
-        403 => 7,
-        404 => 12,
-        429 | 502 | 503 | 504 => 14,
-        _ => 2,
     }
 }
 
@@ -373,32 +320,12 @@ mod tests {
 
     #[test]
     fn abort_replies() {
-        let http = Abort::Http(StatusCode::NOT_IMPLEMENTED).reply(false);
-        assert_eq!(http.status, StatusCode::NOT_IMPLEMENTED);
-        assert_eq!(http.body, "fault filter abort");
-        assert!(http.headers.is_empty());
-        let as_grpc = Abort::Http(StatusCode::SERVICE_UNAVAILABLE).reply(true);
-        assert_eq!(as_grpc.status, StatusCode::OK);
-        assert!(as_grpc.headers.contains(&(
-            HeaderName::from_static("grpc-status"),
-            HeaderValue::from_static("14")
-        )));
-        let grpc = Abort::Grpc(14).reply(true);
-        assert_eq!(grpc.status, StatusCode::OK);
-        let get = |n: &str| {
-            grpc.headers
-                .iter()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.clone())
-        };
-        assert_eq!(get("grpc-status"), Some(HeaderValue::from_static("14")));
         assert_eq!(
-            get("grpc-message"),
-            Some(HeaderValue::from_static("fault filter abort"))
+            Abort::Http(StatusCode::NOT_IMPLEMENTED).reply(),
+            (StatusCode::NOT_IMPLEMENTED, None)
         );
-        assert_eq!(
-            get("content-type"),
-            Some(HeaderValue::from_static("application/grpc"))
-        );
+        // Envoy's fault filter: "If gRPC status code is set, then http status will be set to
+        // Http::Code::OK (200)".
+        assert_eq!(Abort::Grpc(14).reply(), (StatusCode::OK, Some(14)));
     }
 }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod fault;
 pub mod flags;
+pub mod grpc;
 pub mod health_check;
 pub mod lb;
 pub mod pipeline;

@@ -149,6 +149,9 @@ pub struct HttpStats {
     pub no_route: Counter,
     /// `rq_direct_response`.
     pub rq_direct_response: Counter,
+    /// `downstream_rq_too_large`: requests answered 413 because their body exceeded the
+    /// buffer limit (Envoy's `requestDataTooLarge`).
+    pub downstream_rq_too_large: Counter,
     /// `downstream_rq_completed` and `downstream_rq_<N>xx`, by status class (index N−1).
     pub downstream_rq_completed: Counter,
     /// Responses per status class 1xx..5xx.
@@ -267,13 +270,18 @@ impl StatSource for ListenerStats {
         let s = &self.stats;
         let scope = Scope::Http(&self.name);
         let [x1, x2, x3, x4, x5] = &s.downstream_rq_xx;
-        let table: [(&str, StatKind, u64); 12] = [
+        let table: [(&str, StatKind, u64); 13] = [
             ("downstream_rq_total", C, s.downstream_rq_total.get()),
             ("downstream_rq_active", G, s.downstream_rq_active.get()),
             ("downstream_cx_total", C, s.downstream_cx_total.get()),
             ("downstream_cx_active", G, s.downstream_cx_active.get()),
             ("no_route", C, s.no_route.get()),
             ("rq_direct_response", C, s.rq_direct_response.get()),
+            (
+                "downstream_rq_too_large",
+                C,
+                s.downstream_rq_too_large.get(),
+            ),
             (
                 "downstream_rq_completed",
                 C,

@@ -18,6 +18,12 @@ pub enum HealthFlag {
     FailedOutlierCheck = 1,
     /// `/failed_active_hc`: failing active health checks.
     FailedActiveHc = 2,
+    /// `/excluded_via_immediate_hc_fail`: an upstream response carried
+    /// `x-envoy-immediate-health-check-fail`. Envoy excludes such a host from load balancing
+    /// altogether: it does not count toward a priority's host total (panic mode and priority
+    /// load are computed over the remaining hosts) and is not picked in panic mode either.
+    /// Cleared when active checks bring the host back.
+    ExcludedViaImmediateHcFail = 4,
 }
 
 /// One upstream endpoint with its live state.
@@ -61,7 +67,7 @@ pub struct HealthSnapshot {
 /// The hosts of one priority level.
 #[derive(Debug)]
 pub struct PriorityLevel {
-    /// Every host of the level.
+    /// Every host of the level, except excluded ones.
     pub all: Arc<[usize]>,
     /// Its healthy hosts.
     pub healthy: Arc<[usize]>,
@@ -127,6 +133,9 @@ impl Host {
         }
         if self.has_flag(HealthFlag::FailedOutlierCheck) {
             s.push_str("/failed_outlier_check");
+        }
+        if self.has_flag(HealthFlag::ExcludedViaImmediateHcFail) {
+            s.push_str("/excluded_via_immediate_hc_fail");
         }
         s
     }
@@ -251,6 +260,7 @@ impl HealthSnapshot {
                 let all: Arc<[usize]> = hosts
                     .iter()
                     .filter(|h| h.endpoint.priority == p)
+                    .filter(|h| !h.has_flag(HealthFlag::ExcludedViaImmediateHcFail))
                     .map(|h| h.index)
                     .collect();
                 let healthy: Arc<[usize]> = all
@@ -308,6 +318,20 @@ mod tests {
         assert_eq!(&*s.healthy(), &[0, 1, 2]);
         assert_eq!(s.slow_start_elapsed(&s.hosts()[1]), Duration::ZERO);
         assert_eq!(s.slow_start_elapsed(&s.hosts()[0]), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn excluded_hosts_leave_the_level() {
+        let s = set(3);
+        s.set_health_flag(1, HealthFlag::FailedActiveHc, true);
+        s.set_health_flag(1, HealthFlag::ExcludedViaImmediateHcFail, true);
+        let snap = s.snapshot();
+        assert_eq!(&*snap.levels[0].all, &[0, 2]);
+        assert_eq!(&*snap.levels[0].healthy, &[0, 2]);
+        assert_eq!(
+            s.hosts()[1].health_flags_text(),
+            "/failed_active_hc/excluded_via_immediate_hc_fail"
+        );
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub struct ActiveHealth {
     /// `health_check.*` stats.
     pub stats: Arc<HealthCheckStats>,
     traffic: OnceLock<Arc<AtomicBool>>,
+    passive: OnceLock<Arc<[AtomicBool]>>,
 }
 
 impl Cluster {
@@ -70,6 +71,7 @@ impl Cluster {
                     spec: Arc::new(spec),
                     stats: Arc::new(HealthCheckStats::default()),
                     traffic: OnceLock::new(),
+                    passive: OnceLock::new(),
                 })
             })
             .transpose()
@@ -130,6 +132,7 @@ impl Cluster {
         let hc = self.health_check.as_ref()?;
         let addrs = self.hosts.hosts().iter().map(|h| h.endpoint.addr).collect();
         let hosts = Arc::clone(&self.hosts);
+        let excluded = Arc::clone(&self.hosts);
         let outlier = self.outlier.clone();
         let name = Arc::clone(&self.name);
         let handle = HealthChecker::spawn_with_success(
@@ -137,6 +140,14 @@ impl Cluster {
             addrs,
             move |i, healthy| {
                 hosts.set_health_flag(i, host_set::HealthFlag::FailedActiveHc, !healthy);
+                if healthy {
+                    // A host excluded by an immediate health-check failure is back.
+                    hosts.set_health_flag(
+                        i,
+                        host_set::HealthFlag::ExcludedViaImmediateHcFail,
+                        false,
+                    );
+                }
                 tracing::info!(cluster = %name, host = i, healthy, "active health changed");
             },
             move |i| {
@@ -144,11 +155,16 @@ impl Cluster {
                     od.uneject(i);
                 }
             },
+            move |i| {
+                // A failing check answered with x-envoy-immediate-health-check-fail.
+                excluded.set_health_flag(i, host_set::HealthFlag::ExcludedViaImmediateHcFail, true);
+            },
             Arc::clone(&hc.stats),
             seed,
         );
         // A restart (not done today) keeps the first switch; either flips the same way.
         let _ = hc.traffic.set(handle.traffic_marker());
+        let _ = hc.passive.set(handle.passive_failures());
         Some(handle)
     }
 
@@ -160,6 +176,32 @@ impl Cluster {
         {
             flag.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// An upstream response of `host` carried `x-envoy-immediate-health-check-fail`. With
+    /// active health checking (Envoy's router calls the host's health-check monitor, a no-op
+    /// otherwise) the host is excluded from load balancing and fails active health checking at
+    /// once (`/failed_active_hc/excluded_via_immediate_hc_fail`, `health_check.failure` and
+    /// `health_check.passive_failure`); active checks bring it back after `healthy_threshold`
+    /// successes.
+    pub fn immediate_health_check_fail(&self, host: &Host) {
+        let Some(hc) = &self.health_check else {
+            return;
+        };
+        let Some(passive) = hc.passive.get() else {
+            return;
+        };
+        let i = host.index;
+        self.hosts
+            .set_health_flag(i, host_set::HealthFlag::ExcludedViaImmediateHcFail, true);
+        self.hosts
+            .set_health_flag(i, host_set::HealthFlag::FailedActiveHc, true);
+        hc.stats.failure.fetch_add(1, Ordering::Relaxed);
+        hc.stats.passive_failure.fetch_add(1, Ordering::Relaxed);
+        if let Some(flag) = passive.get(i) {
+            flag.store(true, Ordering::Release);
+        }
+        tracing::info!(cluster = %self.name, host = i, "host excluded: x-envoy-immediate-health-check-fail");
     }
 
     /// Circuit-breaker counters.

@@ -1,11 +1,23 @@
-//! The proxy's own upstream HTTP/1.1 connection pool, one per host, with Envoy's semantics.
+//! The proxy's own upstream connection pools, one HTTP/1.1 and one HTTP/2 (h2c) pool per host,
+//! with Envoy's semantics.
 //!
-//! A request first takes an idle keep-alive connection of its host. Otherwise it opens a new one
-//! when the cluster's `max_connections` and the host's per-host limit allow it. Otherwise it waits
-//! as a *pending* request (bounded by `max_pending_requests`, overflow rejects at once) until a
-//! connection becomes idle or a connection slot frees up. Each connection is driven by one task
-//! (per connection, never per request) that also enforces the idle timeout and the maximum
-//! connection duration.
+//! HTTP/1.1: a request first takes an idle keep-alive connection of its host. Otherwise it opens
+//! a new one when the cluster's `max_connections` and the host's per-host limit allow it.
+//! Otherwise it waits as a *pending* request (bounded by `max_pending_requests`, overflow rejects
+//! at once) until a connection becomes idle or a connection slot frees up.
+//!
+//! HTTP/2: one connection per host multiplexes every stream (Envoy Gateway leaves upstream
+//! `max_concurrent_streams` unset, so a connection's stream capacity is unbounded). A request
+//! opens a stream on the host's ready connection at once; only while that connection is being
+//! established — or while `max_connections` leaves no slot for it — do requests wait as
+//! pending, so `max_pending_requests` matters only then and concurrency is bounded by
+//! `max_requests` (checked by the caller when the stream attaches). A connection that has
+//! carried `max_requests_per_connection` streams takes no new ones (it drains and closes when its
+//! last stream ends) and the next request opens a new connection. As in Envoy, a failed connect
+//! fails the requests pending on it.
+//!
+//! Each connection is driven by one task (per connection, never per request) that also enforces
+//! the idle timeout and the maximum connection duration.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,9 +27,10 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::host_set::Host;
@@ -55,22 +68,48 @@ pub struct PoolContext {
     pub stats: Arc<ClusterStats>,
 }
 
-/// Idle connections of one host.
+/// The connections of one host: idle HTTP/1.1 connections and the HTTP/2 connection.
 #[derive(Debug, Default)]
 pub struct HostPool {
     idle: Mutex<Vec<IdleConn>>,
+    h2: Mutex<H2State>,
 }
 
-/// A connection handed to one request; returned to the pool by [`Lease::finish`], closed when
-/// dropped unfinished (the response was not read to the end).
+/// The host's HTTP/2 pool. The lock is held only for bookkeeping, never across an `.await`.
+#[derive(Debug, Default)]
+struct H2State {
+    /// The connection new streams go to.
+    ready: Option<H2Conn>,
+    /// A connect is under way; requests wait for it as pending.
+    connecting: bool,
+    /// Connect failures so far, so that requests pending on a failed connect fail with it.
+    failures: u64,
+    last_failure: Option<ProxyError>,
+}
+
+#[derive(Debug)]
+struct H2Conn {
+    sender: http2::SendRequest<UpstreamBody>,
+    shared: Arc<ConnShared>,
+}
+
+/// One request's use of a connection: the whole HTTP/1.1 connection, returned to the pool by
+/// [`Lease::finish`] and closed when dropped unfinished (the response was not read to the end);
+/// or one HTTP/2 stream, which ends with the lease while the connection stays.
 #[derive(Debug)]
 pub struct Lease {
-    sender: Option<http1::SendRequest<UpstreamBody>>,
+    sender: Option<Sender>,
     shared: Arc<ConnShared>,
     host: Arc<Host>,
     ctx: Arc<PoolContext>,
     reusable: bool,
     reused: bool,
+}
+
+#[derive(Debug)]
+enum Sender {
+    H1(http1::SendRequest<UpstreamBody>),
+    H2(http2::SendRequest<UpstreamBody>),
 }
 
 #[derive(Debug)]
@@ -83,11 +122,17 @@ struct IdleConn {
 #[derive(Debug)]
 struct ConnShared {
     created: Instant,
+    /// Requests (HTTP/1.1) or streams (HTTP/2) carried so far.
     served: AtomicU32,
+    /// HTTP/1.1: a request holds the connection.
     busy: AtomicBool,
+    /// HTTP/2: streams in flight.
+    streams: AtomicU32,
     closing: AtomicBool,
     /// Milliseconds after `created` when the connection last became idle.
     idle_since_ms: AtomicU64,
+    /// Wakes the driver when a closing connection's last stream ended.
+    drained: Notify,
 }
 
 /// One slot of `max_connections` plus the host's connection count; released when the
@@ -123,8 +168,21 @@ impl HostPool {
     }
 }
 
-/// Gets a connection to `host`: idle, new, or after waiting as a pending request.
-pub async fn acquire(ctx: &Arc<PoolContext>, host: &Arc<Host>) -> Result<Lease, ProxyError> {
+/// Gets a connection (`h2`: a stream) to `host`: ready, new, or after waiting as a pending
+/// request.
+pub async fn acquire(
+    ctx: &Arc<PoolContext>,
+    host: &Arc<Host>,
+    h2: bool,
+) -> Result<Lease, ProxyError> {
+    if h2 {
+        acquire_h2(ctx, host).await
+    } else {
+        acquire_h1(ctx, host).await
+    }
+}
+
+async fn acquire_h1(ctx: &Arc<PoolContext>, host: &Arc<Host>) -> Result<Lease, ProxyError> {
     let mut pending: Option<ResourceGuard> = None;
     loop {
         // Register for wake-ups before looking, so a release between the look and the wait
@@ -141,22 +199,127 @@ pub async fn acquire(ctx: &Arc<PoolContext>, host: &Arc<Host>) -> Result<Lease, 
         match try_slot(ctx, host) {
             Ok(slot) => {
                 drop(pending);
-                return connect(ctx, host, slot).await;
+                return connect_h1(ctx, host, slot).await;
             }
             Err(()) if pending.is_none() => {
                 ctx.stats.upstream_cx_overflow.inc();
-                let Some(guard) = ctx.resources.pending_requests.try_acquire() else {
-                    ctx.stats.upstream_rq_pending_overflow.inc();
-                    tracing::debug!(host = %host.endpoint.addr, "max pending requests overflow");
-                    return Err(ProxyError::Overflow);
-                };
-                ctx.stats.upstream_rq_pending_total.inc();
-                pending = Some(guard);
+                pending = Some(become_pending(ctx, host)?);
             }
             Err(()) => {}
         }
         notified.await;
     }
+}
+
+/// Takes a `max_pending_requests` slot; overflow rejects at once.
+fn become_pending(ctx: &PoolContext, host: &Host) -> Result<ResourceGuard, ProxyError> {
+    let Some(guard) = ctx.resources.pending_requests.try_acquire() else {
+        ctx.stats.upstream_rq_pending_overflow.inc();
+        tracing::debug!(host = %host.endpoint.addr, "max pending requests overflow");
+        return Err(ProxyError::Overflow);
+    };
+    ctx.stats.upstream_rq_pending_total.inc();
+    Ok(guard)
+}
+
+/// What an HTTP/2 request does next, decided under the host's HTTP/2 lock.
+enum H2Step {
+    Stream(Lease),
+    Connect(ConnSlot),
+    /// Wait as pending; `true` when no connection slot was free.
+    Wait(bool),
+    Fail(ProxyError),
+}
+
+async fn acquire_h2(ctx: &Arc<PoolContext>, host: &Arc<Host>) -> Result<Lease, ProxyError> {
+    let mut pending: Option<(ResourceGuard, u64)> = None;
+    loop {
+        let notified = ctx.resources.capacity.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+
+        let step = {
+            let mut st = host.pool.h2.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, seen)) = &pending
+                && st.failures != *seen
+            {
+                H2Step::Fail(st.last_failure.unwrap_or(ProxyError::ConnectFailure))
+            } else if let Some(lease) = open_stream(ctx, host, &mut st) {
+                H2Step::Stream(lease)
+            } else if st.connecting {
+                H2Step::Wait(false)
+            } else {
+                match try_slot(ctx, host) {
+                    Ok(slot) => {
+                        st.connecting = true;
+                        H2Step::Connect(slot)
+                    }
+                    Err(()) => H2Step::Wait(true),
+                }
+            }
+        };
+        match step {
+            H2Step::Stream(lease) => return Ok(lease),
+            H2Step::Fail(e) => return Err(e),
+            H2Step::Connect(slot) => {
+                drop(pending);
+                return connect_h2(ctx, host, slot).await;
+            }
+            H2Step::Wait(no_slot) => {
+                if pending.is_none() {
+                    if no_slot {
+                        ctx.stats.upstream_cx_overflow.inc();
+                    }
+                    let guard = become_pending(ctx, host)?;
+                    let failures = host
+                        .pool
+                        .h2
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .failures;
+                    pending = Some((guard, failures));
+                }
+            }
+        }
+        notified.await;
+    }
+}
+
+/// A new stream on the host's ready HTTP/2 connection, if it has one that takes streams.
+fn open_stream(ctx: &Arc<PoolContext>, host: &Arc<Host>, st: &mut H2State) -> Option<Lease> {
+    let conn = st.ready.as_ref()?;
+    let shared = Arc::clone(&conn.shared);
+    // Count the stream before looking at `closing`, so the driver never closes a connection
+    // under a stream it did not see.
+    shared.streams.fetch_add(1, Ordering::SeqCst);
+    if shared.closing.load(Ordering::SeqCst) || conn.sender.is_closed() {
+        shared.streams.fetch_sub(1, Ordering::SeqCst);
+        st.ready = None;
+        return None;
+    }
+    let served = shared.served.fetch_add(1, Ordering::AcqRel) + 1;
+    let sender = if max_requests_reached(ctx, served) {
+        // This stream is the connection's last: it drains and closes after its streams end.
+        ctx.stats.upstream_cx_max_requests.inc();
+        shared.closing.store(true, Ordering::SeqCst);
+        st.ready.take()?.sender
+    } else {
+        conn.sender.clone()
+    };
+    Some(Lease {
+        sender: Some(Sender::H2(sender)),
+        shared,
+        host: Arc::clone(host),
+        ctx: Arc::clone(ctx),
+        reusable: false,
+        reused: true,
+    })
+}
+
+fn max_requests_reached(ctx: &PoolContext, served: u32) -> bool {
+    ctx.settings
+        .max_requests_per_connection
+        .is_some_and(|m| served >= m)
 }
 
 async fn reuse(ctx: &Arc<PoolContext>, host: &Arc<Host>, idle: IdleConn) -> Option<Lease> {
@@ -170,7 +333,7 @@ async fn reuse(ctx: &Arc<PoolContext>, host: &Arc<Host>, idle: IdleConn) -> Opti
         return None;
     }
     Some(Lease {
-        sender: Some(sender),
+        sender: Some(Sender::H1(sender)),
         shared,
         host: Arc::clone(host),
         ctx: Arc::clone(ctx),
@@ -202,11 +365,8 @@ fn try_slot(ctx: &Arc<PoolContext>, host: &Arc<Host>) -> Result<ConnSlot, ()> {
     })
 }
 
-async fn connect(
-    ctx: &Arc<PoolContext>,
-    host: &Arc<Host>,
-    slot: ConnSlot,
-) -> Result<Lease, ProxyError> {
+/// Opens the TCP connection (connect timeout, nodelay, keepalive).
+async fn open_tcp(ctx: &PoolContext, host: &Host) -> Result<TcpStream, ProxyError> {
     let stats = &ctx.stats;
     stats.upstream_cx_total.inc();
     let addr = host.endpoint.addr;
@@ -231,19 +391,85 @@ async fn connect(
     {
         tracing::debug!(%addr, error = %e, "cannot set upstream TCP keepalive");
     }
+    Ok(stream)
+}
+
+fn new_shared(busy: bool, streams: u32) -> Arc<ConnShared> {
+    Arc::new(ConnShared {
+        created: Instant::now(),
+        served: AtomicU32::new(0),
+        busy: AtomicBool::new(busy),
+        streams: AtomicU32::new(streams),
+        closing: AtomicBool::new(false),
+        idle_since_ms: AtomicU64::new(0),
+        drained: Notify::new(),
+    })
+}
+
+async fn connect_h1(
+    ctx: &Arc<PoolContext>,
+    host: &Arc<Host>,
+    slot: ConnSlot,
+) -> Result<Lease, ProxyError> {
+    let stream = open_tcp(ctx, host).await?;
     let (sender, conn) = http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|_| ProxyError::ConnectFailure)?;
-    let shared = Arc::new(ConnShared {
-        created: Instant::now(),
-        served: AtomicU32::new(0),
-        busy: AtomicBool::new(true),
-        closing: AtomicBool::new(false),
-        idle_since_ms: AtomicU64::new(0),
-    });
+    let shared = new_shared(true, 0);
     tokio::spawn(drive(conn, slot, Arc::clone(&shared)));
     Ok(Lease {
-        sender: Some(sender),
+        sender: Some(Sender::H1(sender)),
+        shared,
+        host: Arc::clone(host),
+        ctx: Arc::clone(ctx),
+        reusable: false,
+        reused: false,
+    })
+}
+
+/// Opens the host's HTTP/2 connection and its first stream; wakes the requests pending on it
+/// (they take streams on it, or fail with the connect error).
+async fn connect_h2(
+    ctx: &Arc<PoolContext>,
+    host: &Arc<Host>,
+    slot: ConnSlot,
+) -> Result<Lease, ProxyError> {
+    let connected = match open_tcp(ctx, host).await {
+        Ok(stream) => http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .map_err(|_| ProxyError::ConnectFailure),
+        Err(e) => Err(e),
+    };
+    let mut st = host.pool.h2.lock().unwrap_or_else(PoisonError::into_inner);
+    st.connecting = false;
+    let (sender, conn) = match connected {
+        Ok(c) => c,
+        Err(e) => {
+            st.failures += 1;
+            st.last_failure = Some(e);
+            drop(st);
+            drop(slot);
+            return Err(e);
+        }
+    };
+    let shared = new_shared(false, 1);
+    shared.served.store(1, Ordering::Release);
+    tokio::spawn(drive(conn, slot, Arc::clone(&shared)));
+    let lease_sender = if max_requests_reached(ctx, 1) {
+        ctx.stats.upstream_cx_max_requests.inc();
+        shared.closing.store(true, Ordering::SeqCst);
+        sender
+    } else {
+        st.ready = Some(H2Conn {
+            sender: sender.clone(),
+            shared: Arc::clone(&shared),
+        });
+        sender
+    };
+    drop(st);
+    ctx.resources.capacity.notify_waiters();
+    Ok(Lease {
+        sender: Some(Sender::H2(lease_sender)),
         shared,
         host: Arc::clone(host),
         ctx: Arc::clone(ctx),
@@ -268,48 +494,61 @@ pub(crate) fn apply_keepalive(stream: &TcpStream, ka: &TcpKeepalive) -> std::io:
     socket2::SockRef::from(stream).set_tcp_keepalive(&params)
 }
 
-/// Runs one upstream connection until it ends, closing it when idle or too old.
-async fn drive(
-    conn: http1::Connection<TokioIo<TcpStream>, UpstreamBody>,
-    slot: ConnSlot,
-    shared: Arc<ConnShared>,
-) {
+/// Runs one upstream connection until it ends, closing it when idle or too old (a closing
+/// HTTP/2 connection closes once its last stream ended).
+async fn drive<C>(conn: C, slot: ConnSlot, shared: Arc<ConnShared>)
+where
+    C: Future,
+{
     let settings = slot.ctx.settings;
     let stats = Arc::clone(&slot.ctx.stats);
     tokio::pin!(conn);
     loop {
         let wake = shared.next_check(&settings, Instant::now());
+        let closing = shared.closing.load(Ordering::SeqCst);
         tokio::select! {
             _ = &mut conn => break,
+            () = shared.drained.notified(), if closing => {
+                if !shared.is_busy() {
+                    break;
+                }
+            }
             () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
                 let now = Instant::now();
-                let busy = shared.busy.load(Ordering::Acquire);
                 if let Some(max) = settings.max_connection_duration
                     && now >= shared.created + max
                 {
-                    shared.closing.store(true, Ordering::Release);
-                    if !busy {
+                    shared.closing.store(true, Ordering::SeqCst);
+                    if !shared.is_busy() {
                         stats.upstream_cx_max_duration_reached.inc();
                         break;
                     }
                 }
                 if let Some(idle) = settings.idle_timeout
-                    && !busy
+                    && !shared.is_busy()
                     && now >= shared.idle_since() + idle
                 {
-                    shared.closing.store(true, Ordering::Release);
-                    stats.upstream_cx_idle_timeout.inc();
-                    break;
+                    shared.closing.store(true, Ordering::SeqCst);
+                    // A stream may have attached just before `closing` was set.
+                    if !shared.is_busy() {
+                        stats.upstream_cx_idle_timeout.inc();
+                        break;
+                    }
                 }
             }
         }
     }
-    shared.closing.store(true, Ordering::Release);
+    shared.closing.store(true, Ordering::SeqCst);
     stats.upstream_cx_destroy.inc();
     drop(slot);
 }
 
 impl ConnShared {
+    /// A request or stream is using the connection.
+    fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::SeqCst) || self.streams.load(Ordering::SeqCst) > 0
+    }
+
     fn idle_since(&self) -> Instant {
         self.created + Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire))
     }
@@ -321,7 +560,7 @@ impl ConnShared {
             return None;
         }
         let idle = s.idle_timeout.map(|t| {
-            if self.busy.load(Ordering::Acquire) {
+            if self.is_busy() {
                 now + t
             } else {
                 self.idle_since() + t
@@ -346,18 +585,30 @@ impl Lease {
         &self.host
     }
 
+    /// Whether this lease is an HTTP/2 stream.
+    pub fn is_h2(&self) -> bool {
+        matches!(self.sender, Some(Sender::H2(_)))
+    }
+
     /// Sends one request and waits for the response headers.
     pub async fn send(
         &mut self,
         req: Request<UpstreamBody>,
     ) -> Result<Response<Incoming>, ProxyError> {
-        let Some(sender) = self.sender.as_mut() else {
-            return Err(ProxyError::Reset {
-                before_request: true,
-            });
+        let result = match self.sender.as_mut() {
+            None => {
+                return Err(ProxyError::Reset {
+                    before_request: true,
+                });
+            }
+            Some(Sender::H1(sender)) => {
+                self.shared.served.fetch_add(1, Ordering::AcqRel);
+                sender.send_request(req).await
+            }
+            // Streams are counted when they open (see `open_stream`).
+            Some(Sender::H2(sender)) => sender.send_request(req).await,
         };
-        self.shared.served.fetch_add(1, Ordering::AcqRel);
-        sender.send_request(req).await.map_err(|e| {
+        result.map_err(|e| {
             tracing::debug!(host = %self.host.endpoint.addr, error = %e, "upstream request failed");
             ProxyError::Reset {
                 before_request: e.is_canceled(),
@@ -369,19 +620,10 @@ impl Lease {
     pub fn finish(mut self) {
         self.reusable = true;
     }
-}
 
-impl Drop for Lease {
-    fn drop(&mut self) {
-        let Some(sender) = self.sender.take() else {
-            return;
-        };
+    fn release_h1(&mut self, sender: http1::SendRequest<UpstreamBody>) {
         let served = self.shared.served.load(Ordering::Acquire);
-        let max_reached = self
-            .ctx
-            .settings
-            .max_requests_per_connection
-            .is_some_and(|m| served >= m);
+        let max_reached = max_requests_reached(&self.ctx, served);
         if max_reached {
             self.ctx.stats.upstream_cx_max_requests.inc();
         }
@@ -390,9 +632,7 @@ impl Drop for Lease {
             && !sender.is_closed()
             && !self.shared.closing.load(Ordering::Acquire);
         if keep {
-            let idle_ms =
-                u64::try_from(self.shared.created.elapsed().as_millis()).unwrap_or(u64::MAX);
-            self.shared.idle_since_ms.store(idle_ms, Ordering::Release);
+            self.mark_idle();
             self.shared.busy.store(false, Ordering::Release);
             self.host.pool.push(IdleConn {
                 sender,
@@ -404,6 +644,32 @@ impl Drop for Lease {
             self.shared.closing.store(true, Ordering::Release);
             self.shared.busy.store(false, Ordering::Release);
             drop(sender);
+        }
+    }
+
+    /// The stream ended (an unread response body resets just that stream).
+    fn release_h2(&mut self, sender: http2::SendRequest<UpstreamBody>) {
+        drop(sender);
+        if self.shared.streams.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.mark_idle();
+            if self.shared.closing.load(Ordering::SeqCst) {
+                self.shared.drained.notify_one();
+            }
+        }
+    }
+
+    fn mark_idle(&self) {
+        let idle_ms = u64::try_from(self.shared.created.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.shared.idle_since_ms.store(idle_ms, Ordering::Release);
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        match self.sender.take() {
+            None => {}
+            Some(Sender::H1(sender)) => self.release_h1(sender),
+            Some(Sender::H2(sender)) => self.release_h2(sender),
         }
     }
 }

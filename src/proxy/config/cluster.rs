@@ -40,6 +40,34 @@ pub struct ClusterConfig {
     pub health_check: Option<crate::proxy::health_check::HealthCheckConfig>,
     /// `tcpKeepalive`: TCP keepalive of upstream sockets (`None` = OS defaults, keepalive off).
     pub tcp_keepalive: Option<TcpKeepalive>,
+    /// The HTTP version spoken upstream (Envoy's `upstream_protocol_options`).
+    pub upstream_protocol: UpstreamProtocol,
+}
+
+/// The HTTP version of upstream connections, as Envoy Gateway sets the cluster's
+/// `HttpProtocolOptions.upstream_protocol_options`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// `explicit_http_config.http_protocol_options`: HTTP/1.1 (the default).
+    #[default]
+    Http1,
+    /// `explicit_http_config.http2_protocol_options`: h2c with prior knowledge (GRPCRoute
+    /// clusters, and backends with appProtocol h2c or grpc).
+    Http2,
+    /// `use_downstream_protocol_config` (`useClientProtocol: true`): HTTP/2 upstream for
+    /// HTTP/2 downstream requests, HTTP/1.1 otherwise.
+    UseDownstream,
+}
+
+impl UpstreamProtocol {
+    /// Whether a request that arrived as `downstream` goes upstream over HTTP/2.
+    pub fn is_h2_for(self, downstream: http::Version) -> bool {
+        match self {
+            UpstreamProtocol::Http1 => false,
+            UpstreamProtocol::Http2 => true,
+            UpstreamProtocol::UseDownstream => downstream == http::Version::HTTP_2,
+        }
+    }
 }
 
 /// `upstream_connection_options.tcp_keepalive`; unset fields keep the OS defaults.
@@ -208,6 +236,7 @@ impl ClusterConfig {
             health_check: None,
             tcp_keepalive: None,
             endpoint_override_headers: Vec::new(),
+            upstream_protocol: UpstreamProtocol::Http1,
         }
     }
 }

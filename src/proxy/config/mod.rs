@@ -46,7 +46,7 @@ use std::collections::HashSet;
 
 pub use cluster::{
     CircuitBreakerThresholds, ClusterConfig, Endpoint, FailurePercentage, LbPolicy,
-    OutlierDetectionConfig, RetryBudget, SlowStart, SuccessRate, TcpKeepalive,
+    OutlierDetectionConfig, RetryBudget, SlowStart, SuccessRate, TcpKeepalive, UpstreamProtocol,
 };
 pub use response_override::{
     HeaderValueMatch, OverrideAction, OverrideRedirect, OverrideResponse, OverrideSource,

@@ -35,6 +35,17 @@ pub enum CheckKind {
     Http(HttpCheckConfig),
     /// TCP connect, optional send, receive blocks.
     Tcp(TcpCheckConfig),
+    /// `grpc.health.v1.Health/Check` over h2c.
+    Grpc(GrpcCheckConfig),
+}
+
+/// Raw gRPC check (Envoy's `grpc_health_check`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GrpcCheckConfig {
+    /// `service_name`: the service asked about (`None` or empty = the whole server).
+    pub service: Option<String>,
+    /// `:authority` (Envoy: the configured authority, else the cluster name).
+    pub authority: String,
 }
 
 /// Raw HTTP check.
@@ -128,6 +139,11 @@ impl HealthCheckConfig {
         Self::with_kind(CheckKind::Tcp(tcp))
     }
 
+    /// A gRPC check with every other field at its default.
+    pub fn grpc(grpc: GrpcCheckConfig) -> Self {
+        Self::with_kind(CheckKind::Grpc(grpc))
+    }
+
     fn with_kind(kind: CheckKind) -> Self {
         Self {
             kind,
@@ -215,6 +231,12 @@ impl HealthCheckSpec {
                     StatusRanges::from_codes(&expected)?,
                     StatusRanges::from_codes(&h.retriable_statuses)?,
                 )
+            }
+            CheckKind::Grpc(g) => {
+                if http::uri::Authority::try_from(g.authority.as_str()).is_err() {
+                    return Err(HealthCheckConfigError::Host(g.authority.clone()));
+                }
+                (StatusRanges::default(), StatusRanges::default())
             }
             CheckKind::Tcp(_) => (StatusRanges::default(), StatusRanges::default()),
         };

@@ -1,4 +1,5 @@
-//! One active probe: an HTTP/1.1 request or a TCP exchange, bounded by the spec's timeout.
+//! One active probe: an HTTP/1.1 request, a TCP exchange or a gRPC health call, bounded by the
+//! spec's timeout.
 //!
 //! Each probe uses a fresh connection (Envoy reuses its health-check connection between probes;
 //! the outcome per probe is the same, only the backend's connection count differs).
@@ -41,26 +42,44 @@ impl ProbeResult {
 
 /// Probes `addr` once according to `spec`.
 pub async fn probe(spec: &HealthCheckSpec, addr: SocketAddr) -> ProbeResult {
+    probe_checked(spec, addr).await.0
+}
+
+/// Probes `addr` once; the flag is true when a failing HTTP answer carried
+/// `x-envoy-immediate-health-check-fail` (Envoy then also excludes the host from load
+/// balancing, `EXCLUDED_VIA_IMMEDIATE_HC_FAIL`).
+pub async fn probe_checked(spec: &HealthCheckSpec, addr: SocketAddr) -> (ProbeResult, bool) {
     let run = async {
         match &spec.kind {
             CheckKind::Http(h) => http_probe(spec, h, addr).await,
-            CheckKind::Tcp(t) => tcp_probe(t, addr).await,
+            CheckKind::Tcp(t) => (tcp_probe(t, addr).await, false),
+            CheckKind::Grpc(g) => (
+                super::grpc_probe::grpc_probe(g, spec.timeout, addr).await,
+                false,
+            ),
         }
     };
     match tokio::time::timeout(spec.timeout, run).await {
-        Ok(result) => result,
-        Err(_) => ProbeResult::Timeout,
+        Ok(checked) => checked,
+        Err(_) => (ProbeResult::Timeout, false),
     }
 }
 
-async fn http_probe(spec: &HealthCheckSpec, h: &HttpCheckConfig, addr: SocketAddr) -> ProbeResult {
+/// The response header that makes a failing check exclude the host.
+const IMMEDIATE_HC_FAIL: &str = "x-envoy-immediate-health-check-fail";
+
+async fn http_probe(
+    spec: &HealthCheckSpec,
+    h: &HttpCheckConfig,
+    addr: SocketAddr,
+) -> (ProbeResult, bool) {
     let Ok(stream) = TcpStream::connect(addr).await else {
-        return ProbeResult::NetworkFailure;
+        return (ProbeResult::NetworkFailure, false);
     };
     let _ = stream.set_nodelay(true);
     let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
     else {
-        return ProbeResult::NetworkFailure;
+        return (ProbeResult::NetworkFailure, false);
     };
     // The connection task ends when the probe (and so the sender) is dropped.
     let conn = tokio::spawn(conn);
@@ -72,12 +91,14 @@ async fn http_probe(spec: &HealthCheckSpec, h: &HttpCheckConfig, addr: SocketAdd
         .header(USER_AGENT, HC_AGENT)
         .body(Full::new(body));
     let Ok(request) = request else {
-        return ProbeResult::Failed;
+        return (ProbeResult::Failed, false);
     };
+    let mut exclude = false;
     let result = match sender.send_request(request).await {
         Err(_) => ProbeResult::NetworkFailure,
         Ok(response) => {
             let status = response.status().as_u16();
+            exclude = response.headers().contains_key(IMMEDIATE_HC_FAIL);
             // Envoy judges the check when the response is complete, so the body is read to its end.
             match read_body(response.into_body(), RESPONSE_BUFFER_SIZE).await {
                 None => ProbeResult::NetworkFailure,
@@ -96,7 +117,9 @@ async fn http_probe(spec: &HealthCheckSpec, h: &HttpCheckConfig, addr: SocketAdd
         }
     };
     conn.abort();
-    result
+    // Only a failing answer excludes (Envoy: unexpected status or body mismatch).
+    let exclude = exclude && matches!(result, ProbeResult::Failed | ProbeResult::Retriable);
+    (result, exclude)
 }
 
 /// Reads the whole body, keeping its first `limit` bytes; None when it breaks off with an error.

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::config::HealthCheckSpec;
-use super::probe::{ProbeResult, probe};
+use super::probe::{ProbeResult, probe_checked};
 use super::state::HostHealthState;
 
 /// Envoy's `health_check.*` stats of one cluster.
@@ -32,14 +32,16 @@ pub struct HealthCheckStats {
     pub failure: AtomicU64,
     /// `health_check.network_failure`: connect failures, resets and timeouts.
     pub network_failure: AtomicU64,
+    /// `health_check.passive_failure`: hosts failed by `x-envoy-immediate-health-check-fail`.
+    pub passive_failure: AtomicU64,
     /// `health_check.verify_cluster`: stays 0 (EG configures no service-name matcher).
     pub verify_cluster: AtomicU64,
     /// `health_check.healthy` gauge: hosts currently healthy by active checks.
     pub healthy: AtomicI64,
 }
 
-/// Called with a host index after every successful probe.
-type SuccessFn = Arc<dyn Fn(usize) + Send + Sync>;
+/// Called with a host index (after a successful probe, or one asking for exclusion).
+type HostFn = Arc<dyn Fn(usize) + Send + Sync>;
 
 /// Starts the per-host probe tasks (see [`HealthChecker::spawn`]).
 #[derive(Debug)]
@@ -50,6 +52,7 @@ pub struct HealthChecker;
 pub struct HealthCheckerHandle {
     tasks: Vec<JoinHandle<()>>,
     traffic: Arc<AtomicBool>,
+    passive: Arc<[AtomicBool]>,
     first_done: watch::Receiver<usize>,
     hosts: usize,
 }
@@ -69,31 +72,34 @@ impl HealthChecker {
     where
         F: Fn(usize, bool) + Send + Sync + 'static,
     {
-        Self::spawn_with_success(spec, hosts, on_transition, |_| {}, stats, seed)
+        Self::spawn_with_success(spec, hosts, on_transition, |_| {}, |_| {}, stats, seed)
     }
 
     /// Like [`HealthChecker::spawn`], also calling `on_success(index)` after every successful
-    /// probe (Envoy un-ejects an outlier-ejected host on each successful check, §d.2).
-    pub fn spawn_with_success<F, S>(
+    /// probe (Envoy un-ejects an outlier-ejected host on each successful check, §d.2) and
+    /// `on_exclude(index)` when a failing answer carried `x-envoy-immediate-health-check-fail`.
+    pub fn spawn_with_success<F, S, X>(
         spec: Arc<HealthCheckSpec>,
         hosts: Vec<SocketAddr>,
         on_transition: F,
         on_success: S,
+        on_exclude: X,
         stats: Arc<HealthCheckStats>,
         seed: u64,
     ) -> HealthCheckerHandle
     where
         F: Fn(usize, bool) + Send + Sync + 'static,
         S: Fn(usize) + Send + Sync + 'static,
+        X: Fn(usize) + Send + Sync + 'static,
     {
         Self::spawn_inner(
             spec,
             hosts,
             on_transition,
-            Arc::new(on_success),
+            (Arc::new(on_success), Arc::new(on_exclude)),
             stats,
             seed,
-            |spec: Arc<HealthCheckSpec>, addr| async move { probe(&spec, addr).await },
+            |spec: Arc<HealthCheckSpec>, addr| async move { probe_checked(&spec, addr).await },
         )
     }
 
@@ -112,14 +118,18 @@ impl HealthChecker {
         P: Fn(Arc<HealthCheckSpec>, SocketAddr) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ProbeResult> + Send + 'static,
     {
+        let prober = Arc::new(prober);
         Self::spawn_inner(
             spec,
             hosts,
             on_transition,
-            Arc::new(|_| {}),
+            (Arc::new(|_| {}), Arc::new(|_| {})),
             stats,
             seed,
-            prober,
+            move |spec, addr| {
+                let run = prober(spec, addr);
+                async move { (run.await, false) }
+            },
         )
     }
 
@@ -127,7 +137,7 @@ impl HealthChecker {
         spec: Arc<HealthCheckSpec>,
         hosts: Vec<SocketAddr>,
         on_transition: F,
-        on_success: SuccessFn,
+        (on_success, on_exclude): (HostFn, HostFn),
         stats: Arc<HealthCheckStats>,
         seed: u64,
         prober: P,
@@ -135,11 +145,12 @@ impl HealthChecker {
     where
         F: Fn(usize, bool) + Send + Sync + 'static,
         P: Fn(Arc<HealthCheckSpec>, SocketAddr) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ProbeResult> + Send + 'static,
+        Fut: Future<Output = (ProbeResult, bool)> + Send + 'static,
     {
         let prober = Arc::new(prober);
         let on_transition = Arc::new(on_transition);
         let traffic = Arc::new(AtomicBool::new(false));
+        let passive: Arc<[AtomicBool]> = hosts.iter().map(|_| AtomicBool::new(false)).collect();
         let (first_tx, first_done) = watch::channel(0usize);
         let first_tx = Arc::new(first_tx);
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -161,8 +172,10 @@ impl HealthChecker {
                     spec: spec.clone(),
                     stats: stats.clone(),
                     traffic: traffic.clone(),
+                    passive: passive.clone(),
                     on_transition: on_transition.clone(),
                     on_success: on_success.clone(),
+                    on_exclude: on_exclude.clone(),
                     first_tx: first_tx.clone(),
                     prober: prober.clone(),
                 };
@@ -172,6 +185,7 @@ impl HealthChecker {
         HealthCheckerHandle {
             tasks,
             traffic,
+            passive,
             first_done,
             hosts: hosts.len(),
         }
@@ -188,6 +202,13 @@ impl HealthCheckerHandle {
     /// path keeps it and flips it once.
     pub fn traffic_marker(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.traffic)
+    }
+
+    /// Per host: a passive failure the host's state machine has yet to apply. The request path
+    /// sets it (after failing the host itself, see `Cluster::immediate_health_check_fail`); the
+    /// host's task applies it before its next probe result.
+    pub fn passive_failures(&self) -> Arc<[AtomicBool]> {
+        Arc::clone(&self.passive)
     }
 
     /// Resolves once every host has had its first probe result (Envoy's cluster warming waits
@@ -215,13 +236,14 @@ impl Drop for HealthCheckerHandle {
 
 impl HealthCheckStats {
     /// `(envoy stat name, value)` pairs.
-    pub fn snapshot(&self) -> [(&'static str, i64); 6] {
+    pub fn snapshot(&self) -> [(&'static str, i64); 7] {
         let c = |a: &AtomicU64| i64::try_from(a.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
         [
             ("health_check.attempt", c(&self.attempt)),
             ("health_check.success", c(&self.success)),
             ("health_check.failure", c(&self.failure)),
             ("health_check.network_failure", c(&self.network_failure)),
+            ("health_check.passive_failure", c(&self.passive_failure)),
             ("health_check.verify_cluster", c(&self.verify_cluster)),
             ("health_check.healthy", self.healthy.load(Ordering::Relaxed)),
         ]
@@ -235,8 +257,10 @@ struct HostTask<F, P> {
     spec: Arc<HealthCheckSpec>,
     stats: Arc<HealthCheckStats>,
     traffic: Arc<AtomicBool>,
+    passive: Arc<[AtomicBool]>,
     on_transition: Arc<F>,
-    on_success: SuccessFn,
+    on_success: HostFn,
+    on_exclude: HostFn,
     first_tx: Arc<watch::Sender<usize>>,
     prober: Arc<P>,
 }
@@ -245,7 +269,7 @@ impl<F, P, Fut> HostTask<F, P>
 where
     F: Fn(usize, bool) + Send + Sync + 'static,
     P: Fn(Arc<HealthCheckSpec>, SocketAddr) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ProbeResult> + Send + 'static,
+    Fut: Future<Output = (ProbeResult, bool)> + Send + 'static,
 {
     async fn run(self) {
         let mut state =
@@ -255,7 +279,10 @@ where
         }
         loop {
             self.stats.attempt.fetch_add(1, Ordering::Relaxed);
-            let result = (self.prober)(self.spec.clone(), self.addr).await;
+            let (result, exclude) = (self.prober)(self.spec.clone(), self.addr).await;
+            if exclude {
+                (self.on_exclude)(self.index);
+            }
             match result {
                 ProbeResult::Success => {
                     self.stats.success.fetch_add(1, Ordering::Relaxed);
@@ -269,6 +296,12 @@ where
                 }
             }
             let was_pending = state.is_pending();
+            if self.passive[self.index].swap(false, Ordering::AcqRel)
+                && state.on_passive_failure().is_some()
+            {
+                // The request path already failed the host; only the gauge follows.
+                self.stats.healthy.fetch_sub(1, Ordering::Relaxed);
+            }
             if let Some(t) = state.on_probe(result) {
                 let delta = if t.healthy { 1 } else { -1 };
                 self.stats.healthy.fetch_add(delta, Ordering::Relaxed);

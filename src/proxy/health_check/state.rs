@@ -52,6 +52,20 @@ impl HostHealthState {
         self.first_check
     }
 
+    /// A passive failure (an upstream response carried `x-envoy-immediate-health-check-fail`):
+    /// Envoy's `setUnhealthy(PASSIVE, retriable = false)` — unhealthy at once, the success
+    /// streak reset, so coming back takes `healthy_threshold` successful checks.
+    pub fn on_passive_failure(&mut self) -> Option<Transition> {
+        self.first_check = false;
+        self.num_healthy = 0;
+        self.num_unhealthy = 0;
+        if !self.healthy {
+            return None;
+        }
+        self.healthy = false;
+        Some(Transition { healthy: false })
+    }
+
     /// Applies one probe result; returns the transition when the health changed.
     pub fn on_probe(&mut self, result: ProbeResult) -> Option<Transition> {
         let first = std::mem::replace(&mut self.first_check, false);

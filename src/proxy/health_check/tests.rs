@@ -69,6 +69,7 @@ async fn http_server() -> HttpServer {
                                 (200, "late")
                             }
                             "/body" => (200, "status: ALIVE and well"),
+                            "/exclude" => (503, "draining"),
                             p => (
                                 p.trim_start_matches("/status/").parse().unwrap_or(404),
                                 "ok",
@@ -78,6 +79,12 @@ async fn http_server() -> HttpServer {
                             Response::new(Full::new(Bytes::from_static(body.as_bytes())));
                         *resp.status_mut() =
                             StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND);
+                        if path == "/exclude" {
+                            resp.headers_mut().insert(
+                                "x-envoy-immediate-health-check-fail",
+                                http::HeaderValue::from_static("true"),
+                            );
+                        }
                         Ok::<_, std::convert::Infallible>(resp)
                     }
                 });
@@ -125,7 +132,7 @@ fn http_spec(path: &str, f: impl FnOnce(&mut HealthCheckConfig)) -> HealthCheckS
 fn http_cfg(c: &mut HealthCheckConfig) -> &mut HttpCheckConfig {
     match &mut c.kind {
         CheckKind::Http(h) => h,
-        CheckKind::Tcp(_) => unreachable!("http config"),
+        CheckKind::Tcp(_) | CheckKind::Grpc(_) => unreachable!("http config"),
     }
 }
 
@@ -180,6 +187,24 @@ fn non_retriable_failure_is_immediate_others_count() {
     );
     // Further failures change nothing.
     assert_eq!(s.on_probe(ProbeResult::Failed), None);
+    assert_eq!(
+        s.on_probe(ProbeResult::Success),
+        Some(Transition { healthy: true })
+    );
+}
+
+/// Envoy's `setUnhealthyCrossThread` → `setUnhealthy(PASSIVE, retriable = false)`: a healthy
+/// host fails at once, and coming back takes `healthy_threshold` successes (not one).
+#[test]
+fn passive_failure_is_immediate_and_needs_the_healthy_threshold_back() {
+    let mut s = HostHealthState::new(2, 3);
+    assert_eq!(
+        s.on_probe(ProbeResult::Success),
+        Some(Transition { healthy: true })
+    );
+    assert_eq!(s.on_passive_failure(), Some(Transition { healthy: false }));
+    assert_eq!(s.on_passive_failure(), None);
+    assert_eq!(s.on_probe(ProbeResult::Success), None);
     assert_eq!(
         s.on_probe(ProbeResult::Success),
         Some(Transition { healthy: true })
@@ -469,6 +494,7 @@ async fn runner_reports_transitions_and_stats() {
             ("health_check.success", 2),
             ("health_check.failure", 4),
             ("health_check.network_failure", 2),
+            ("health_check.passive_failure", 0),
             ("health_check.verify_cluster", 0),
             ("health_check.healthy", 0),
         ]
@@ -509,4 +535,97 @@ async fn runner_probes_real_servers() {
         1
     );
     assert_eq!(good.seen.lock().expect("lock").len(), 1);
+}
+
+// ---- gRPC checks -----------------------------------------------------------------------------
+
+fn grpc_spec(service: Option<&str>) -> HealthCheckSpec {
+    let mut c = HealthCheckConfig::grpc(GrpcCheckConfig {
+        service: service.map(str::to_string),
+        authority: "grpcroute.default.rpc.rule.0".into(),
+    });
+    c.timeout = Duration::from_millis(300);
+    HealthCheckSpec::try_new(&c).expect("valid")
+}
+
+/// Envoy's `GrpcHealthCheckerImpl`: only grpc-status 0 with SERVING passes; everything else the
+/// server answers is an active failure (unhealthy at once), a refused connect a network failure.
+#[tokio::test]
+async fn grpc_probe_passes_only_serving() {
+    use std::sync::atomic::Ordering;
+
+    use crate::proxy::testing::GrpcHealthServer;
+    let server = GrpcHealthServer::start("pkg.Svc").await;
+    let whole = grpc_spec(None);
+    assert_eq!(probe(&whole, server.addr).await, ProbeResult::Success);
+    let seen = server.last.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        seen,
+        [
+            "/grpc.health.v1.Health/Check",
+            "application/grpc",
+            "trailers",
+            "Envoy/HC",
+            ""
+        ]
+    );
+    // The configured service is asked about.
+    assert_eq!(
+        probe(&grpc_spec(Some("pkg.Svc")), server.addr).await,
+        ProbeResult::Success
+    );
+    assert_eq!(server.last.lock().unwrap().clone().unwrap()[4], "pkg.Svc");
+    assert_eq!(
+        probe(&grpc_spec(Some("other.Svc")), server.addr).await,
+        ProbeResult::Failed,
+        "SERVICE_UNKNOWN"
+    );
+    server.status.store(2, Ordering::SeqCst);
+    assert_eq!(
+        probe(&whole, server.addr).await,
+        ProbeResult::Failed,
+        "NOT_SERVING"
+    );
+    server.status.store(1, Ordering::SeqCst);
+    server.grpc_status.store(12, Ordering::SeqCst);
+    assert_eq!(
+        probe(&whole, server.addr).await,
+        ProbeResult::Failed,
+        "UNIMPLEMENTED"
+    );
+    server.grpc_status.store(0, Ordering::SeqCst);
+    server.http_status.store(503, Ordering::SeqCst);
+    assert_eq!(
+        probe(&whole, server.addr).await,
+        ProbeResult::Failed,
+        "HTTP 503"
+    );
+    drop(server);
+
+    let refused = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = refused.local_addr().unwrap();
+    drop(refused);
+    assert_eq!(probe(&whole, addr).await, ProbeResult::NetworkFailure);
+}
+
+/// Envoy's HTTP checker: a failing answer carrying `x-envoy-immediate-health-check-fail` also
+/// excludes the host (`EXCLUDED_VIA_IMMEDIATE_HC_FAIL`); a plain failure does not.
+#[tokio::test]
+async fn http_probe_reports_immediate_health_check_fail() {
+    let server = http_server().await;
+    let spec = |path: &str| http_spec(path, |_| {});
+    assert_eq!(
+        probe_checked(&spec("/exclude"), server.addr).await,
+        (ProbeResult::Failed, true)
+    );
+    assert_eq!(
+        probe_checked(&spec("/status/503"), server.addr).await,
+        (ProbeResult::Failed, false)
+    );
+    // Expected status: the header does not matter.
+    let ok = http_spec("/exclude", |c| http_cfg(c).expected_statuses = vec![503]);
+    assert_eq!(
+        probe_checked(&ok, server.addr).await,
+        (ProbeResult::Success, false)
+    );
 }

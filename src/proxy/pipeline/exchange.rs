@@ -33,6 +33,13 @@ pub(crate) struct Exchange {
     pub lease: Option<Lease>,
     /// The `max_requests` slot and host active-request count of the final attempt.
     pub attempt: Option<(ResourceGuard, ActiveRequest)>,
+    /// The request is gRPC: local replies take gRPC form.
+    pub grpc_request: bool,
+    /// The request is a HEAD request (a gRPC local reply then carries no `grpc-message`).
+    pub head_request: bool,
+    /// Set on the pass a response override's redirect started: the status a 1xx/2xx final
+    /// response takes (and overrides are not applied again).
+    pub redirect: Option<http::StatusCode>,
     sink: Arc<dyn AccessLogSink>,
     listener: Arc<ListenerStats>,
     settled: bool,
@@ -54,6 +61,9 @@ impl Exchange {
             in_flight: None,
             lease: None,
             attempt: None,
+            grpc_request: false,
+            head_request: false,
+            redirect: None,
             sink,
             listener,
             settled: false,

@@ -108,7 +108,7 @@ async fn send(addr: SocketAddr, method: &str, path: &str, body: &'static [u8]) -
     .expect("request took longer than 10 s")
 }
 
-fn with(f: impl FnOnce(&mut RouteConfig)) -> RouteConfig {
+pub(super) fn with(f: impl FnOnce(&mut RouteConfig)) -> RouteConfig {
     let mut r = route(forward());
     f(&mut r);
     r
@@ -118,7 +118,7 @@ async fn start_one(c: ClusterConfig, r: RouteConfig) -> ProxyHandle {
     start_routes(c, vec![r]).await
 }
 
-fn http_stat(p: &ProxyHandle, name: &str) -> Option<u64> {
+pub(super) fn http_stat(p: &ProxyHandle, name: &str) -> Option<u64> {
     p.stats().get(&format!("http.{LISTENER}.{name}"))
 }
 
@@ -186,7 +186,7 @@ async fn fault_delay_then_abort_500() {
     p.shutdown().await;
 }
 
-fn user_rule(user: &str, requests: u64, unit: Unit) -> RuleConfig {
+pub(super) fn user_rule(user: &str, requests: u64, unit: Unit) -> RuleConfig {
     RuleConfig::new(
         vec![ClientSelectorConfig {
             headers: vec![HeaderMatchConfig {
@@ -305,7 +305,7 @@ async fn global_rate_limit_counts_per_route_unless_shared() {
     p.shutdown().await;
 }
 
-fn health_checked(addrs: &[SocketAddr], path: &str, panic: u32) -> ClusterConfig {
+pub(super) fn health_checked(addrs: &[SocketAddr], path: &str, panic: u32) -> ClusterConfig {
     let mut c = cluster(addrs);
     let mut hc = HealthCheckConfig::http(path, "example.com");
     hc.timeout = Duration::from_millis(500);
@@ -422,6 +422,77 @@ async fn successful_check_returns_an_ejected_host() {
     p.shutdown().await;
 }
 
+/// `x-envoy-immediate-health-check-fail` on an upstream response (Envoy's router →
+/// `setUnhealthy(ImmediateHealthCheckFail)`): with active health checking the host is excluded
+/// at once and fails active HC; it comes back after `healthy_threshold` passing checks.
+#[tokio::test]
+async fn immediate_health_check_fail_excludes_the_host_until_checks_pass() {
+    let (a, b) = (
+        Backend::start("a", Behavior::default()).await,
+        Backend::start("b", Behavior::default()).await,
+    );
+    let mut c = health_checked(&[a.addr, b.addr], "/status/200", 0);
+    if let Some(hc) = c.health_check.as_mut() {
+        hc.healthy_threshold = 3;
+        hc.interval = Duration::from_millis(300);
+        hc.no_traffic_interval = Duration::from_millis(300);
+    }
+    let p = start_one(c, route(forward())).await;
+    let first = get(addr(&p), "/?hcfail=1", &[]).await;
+    assert_eq!(first.status, 200);
+    // The header is passed on downstream.
+    assert_eq!(first.headers["x-envoy-immediate-health-check-fail"], "true");
+    let failed = backend_of(&first);
+    let index = usize::from(failed == "b");
+    let host = &p.cluster(CLUSTER).unwrap().hosts.hosts()[index];
+    assert_eq!(
+        host.health_flags_text(),
+        "/failed_active_hc/excluded_via_immediate_hc_fail"
+    );
+    assert_eq!(stat(&p, "health_check.passive_failure"), 1);
+    // Three checks 300 ms apart are needed before it serves again.
+    for _ in 0..6 {
+        assert_ne!(backend_of(&get(addr(&p), "/", &[]).await), failed);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !host.is_healthy() {
+        assert!(Instant::now() < deadline, "host never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..4 {
+        seen.insert(backend_of(&get(addr(&p), "/", &[]).await));
+    }
+    assert_eq!(seen.len(), 2, "both hosts serve again");
+    p.shutdown().await;
+
+    // A failing active check answered with the header excludes the host too.
+    let p = start_one(
+        health_checked(&[a.addr], "/status/503?hcfail=1", 0),
+        route(forward()),
+    )
+    .await;
+    let host = &p.cluster(CLUSTER).unwrap().hosts.hosts()[0];
+    assert_eq!(
+        host.health_flags_text(),
+        "/failed_active_hc/excluded_via_immediate_hc_fail"
+    );
+    p.shutdown().await;
+
+    // Without active health checking the header changes nothing.
+    let p = start_one(cluster(&[a.addr, b.addr]), route(forward())).await;
+    assert_eq!(get(addr(&p), "/?hcfail=1", &[]).await.status, 200);
+    assert!(
+        p.cluster(CLUSTER)
+            .unwrap()
+            .hosts
+            .hosts()
+            .iter()
+            .all(|h| h.is_healthy())
+    );
+    p.shutdown().await;
+}
+
 async fn three_backends() -> (Vec<Backend>, ClusterConfig) {
     let mut backends = Vec::new();
     for name in ["a", "b", "c"] {
@@ -497,6 +568,8 @@ async fn request_over_the_buffer_limit_is_413() {
     assert_eq!(log.recv().await.unwrap().response_flags.to_string(), "-");
     assert_eq!(send(addr(&p), "POST", "/", b"small body").await.status, 200);
     assert_eq!(b.hits(), 1);
+    // Envoy's connection manager counts it as `downstream_rq_too_large`.
+    assert_eq!(http_stat(&p, "downstream_rq_too_large"), Some(1));
     p.shutdown().await;
 }
 
@@ -531,9 +604,9 @@ async fn response_override_rewrites_a_404() {
                 }),
             ),
             override_rule(
-                vec![StatusCodeMatch::range(500, 511).unwrap()],
+                vec![StatusCodeMatch::range(500, 502).unwrap()],
                 OverrideAction::Redirect(OverrideRedirect {
-                    path: Some("/oops".into()),
+                    path: Some("/oops?from=500".into()),
                     ..OverrideRedirect::default()
                 }),
             ),
@@ -545,14 +618,55 @@ async fn response_override_rewrites_a_404() {
     assert_eq!(g.body, "Oops! Your request is not found.");
     assert_eq!(g.headers.get("content-type").unwrap(), "text/plain");
     assert_eq!(get(addr(&p), "/status/403", &[]).await.status, 418);
-    let g = get(addr(&p), "/status/503", &[]).await;
-    assert_eq!(g.status, 302);
-    assert_eq!(
-        g.headers.get("location").unwrap(),
-        "http://example.com/oops"
-    );
     // Untouched statuses stream through.
     assert_eq!(get(addr(&p), "/", &[]).await.body, "x");
+    p.shutdown().await;
+}
+
+/// Envoy's custom response redirect policy follows the redirect *internally*: the request runs
+/// again (as a GET, with the new host and path) and the client gets the target's answer, its
+/// status replaced by the redirect's when it is 1xx/2xx; overrides are not applied again, and
+/// no Location header is sent. A local reply is never redirected.
+#[tokio::test]
+async fn response_override_redirect_is_followed_internally() {
+    let b = Backend::start("x", Behavior::default()).await;
+    let redirect = |path: &str, status| {
+        override_rule(
+            vec![StatusCodeMatch::range(500, 503).unwrap()],
+            OverrideAction::Redirect(OverrideRedirect {
+                path: Some(path.into()),
+                status_code: status,
+                ..OverrideRedirect::default()
+            }),
+        )
+    };
+    let r = with(|r| r.response_overrides = vec![redirect("/status/200", None)]);
+    let p = start_one(cluster(&[b.addr]), r).await;
+    let mut log = p.subscribe_access_log();
+    let g = send(addr(&p), "POST", "/status/500", b"payload").await;
+    assert_eq!((g.status, &g.body[..]), (302, &b"x"[..]));
+    assert!(!g.headers.contains_key("location"));
+    assert_eq!(b.hits(), 2, "the original request and the redirect");
+    let e = log.recv().await.unwrap();
+    assert_eq!((e.status, e.attempts), (302, 2));
+    p.shutdown().await;
+
+    // A target answering outside 1xx/2xx keeps its status; overrides do not apply again.
+    let r = with(|r| {
+        r.response_overrides = vec![redirect("/status/502", Some(301))];
+    });
+    let p = start_one(cluster(&[b.addr]), r).await;
+    let g = get(addr(&p), "/status/500", &[]).await;
+    assert_eq!((g.status, &g.body[..]), (502, &b"x"[..]));
+    let g = get(addr(&p), "/status/503", &[]).await;
+    assert_eq!(g.status, 502);
+    p.shutdown().await;
+
+    // Local replies go out unchanged.
+    let r = with(|r| r.response_overrides = vec![redirect("/status/200", None)]);
+    let p = start_one(health_checked(&[b.addr], "/status/418", 0), r).await;
+    let g = get(addr(&p), "/", &[]).await;
+    assert_eq!((g.status, &g.body[..]), (503, &b"no healthy upstream"[..]));
     p.shutdown().await;
 }
 

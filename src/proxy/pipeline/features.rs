@@ -16,7 +16,7 @@ use crate::proxy::config::{
     RouteAction, RouteConfig,
 };
 use crate::proxy::error::LocalReply;
-use crate::proxy::fault::FaultInjector;
+use crate::proxy::fault::{ABORT_BODY, FaultInjector};
 use crate::proxy::flags::ResponseFlag;
 use crate::proxy::lb::hash::HashPolicy;
 use crate::proxy::rate_limit::{
@@ -104,18 +104,13 @@ impl RouteFeatures {
     }
 
     /// Envoy's fault filter: draws delay and abort; the abort reply is built here.
-    pub fn fault(&self, parts: &Parts, rng: &SharedRng) -> Option<FaultOutcome> {
+    pub fn fault(&self, rng: &SharedRng) -> Option<FaultOutcome> {
         let injector = self.fault.as_ref()?;
         let decision = rng.with(|r| injector.decide(r));
         let abort = decision.abort.map(|a| {
-            let grpc = parts
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-            let reply = a.reply(grpc);
-            let mut local =
-                LocalReply::new(reply.status, Bytes::from_static(reply.body.as_bytes()));
-            local.headers.extend(reply.headers);
+            let (status, grpc_status) = a.reply();
+            let mut local = LocalReply::new(status, Bytes::from_static(ABORT_BODY.as_bytes()));
+            local.grpc_status = grpc_status;
             local.flag = Some(ResponseFlag::FaultInjected);
             local
         });
@@ -225,29 +220,16 @@ pub(crate) fn apply_response(
     body
 }
 
-/// The redirect reply: status (default 302) and `Location` built from the request with the
-/// configured parts replaced.
-pub(crate) fn redirect_reply(r: &OverrideRedirect, parts: &Parts) -> LocalReply {
-    let status = r
-        .status_code
-        .and_then(|c| StatusCode::from_u16(c).ok())
-        .unwrap_or(StatusCode::FOUND);
-    let scheme = r
-        .scheme
-        .as_deref()
-        .or(parts.uri.scheme_str())
-        .unwrap_or("http");
+/// The request a redirect override runs (Envoy's custom response redirect policy): the
+/// original one with its host (hostname and port) and path replaced, as a GET without a body.
+/// The scheme is not used: the proxy's listeners are plain HTTP.
+pub(crate) fn redirect_request(r: &OverrideRedirect, parts: &Parts) -> Parts {
     let authority = parts
-        .uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            parts
-                .headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_string()))
         .unwrap_or_default();
     let (req_host, req_port) = match authority.rsplit_once(':') {
         Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_string(), p.parse::<u16>().ok()),
@@ -257,21 +239,33 @@ pub(crate) fn redirect_reply(r: &OverrideRedirect, parts: &Parts) -> LocalReply 
     let port = r
         .port
         .or(if r.hostname.is_some() { None } else { req_port });
+    let host = match port {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    };
     let path = r.path.clone().unwrap_or_else(|| {
         parts
             .uri
             .path_and_query()
             .map_or_else(|| "/".to_string(), |p| p.as_str().to_string())
     });
-    let location = match port {
-        Some(p) => format!("{scheme}://{host}:{p}{path}"),
-        None => format!("{scheme}://{host}{path}"),
-    };
-    let mut reply = LocalReply::new(status, Bytes::new());
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        reply.headers.insert(http::header::LOCATION, v);
+    let (mut target, ()) = http::Request::new(()).into_parts();
+    target.method = http::Method::GET;
+    target.version = parts.version;
+    target.headers = parts.headers.clone();
+    target.headers.remove(http::header::CONTENT_LENGTH);
+    if let Ok(v) = HeaderValue::from_str(&host) {
+        target.headers.insert(http::header::HOST, v);
     }
-    reply
+    target.uri = path.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
+    target
+}
+
+/// The status a redirect override gives a 1xx/2xx answer of its target (default 302).
+pub(crate) fn redirect_status(r: &OverrideRedirect) -> StatusCode {
+    r.status_code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::FOUND)
 }
 
 impl StatSource for FeatureStats {

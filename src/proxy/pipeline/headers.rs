@@ -73,10 +73,27 @@ pub fn ensure_request_id(headers: &mut HeaderMap, rng: &SharedRng) -> String {
     id
 }
 
-/// The HTTP/1.1 request sent upstream for one attempt.
-pub fn upstream_request(parts: &Parts, body: Bytes, peer: SocketAddr) -> Request<Full<Bytes>> {
+/// The request sent upstream for one attempt: HTTP/1.1 in origin form with a Host header, or
+/// HTTP/2 (`h2`) with the authority in `:authority` and `te: trailers` kept (gRPC needs it).
+pub fn upstream_request(
+    parts: &Parts,
+    body: Bytes,
+    peer: SocketAddr,
+    h2: bool,
+) -> Request<Full<Bytes>> {
     let mut headers = parts.headers.clone();
+    // Envoy keeps `te: trailers` and drops every other TE value.
+    let te_trailers = headers
+        .get(header::TE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        });
     strip_hop_by_hop(&mut headers);
+    if te_trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
     // HTTP/2 clients send the authority instead of a Host header.
     if !headers.contains_key(header::HOST)
         && let Some(a) = parts.uri.authority()
@@ -94,15 +111,30 @@ pub fn upstream_request(parts: &Parts, body: Bytes, peer: SocketAddr) -> Request
         headers.insert("x-forwarded-for", v);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    let uri = parts
+    let path = parts
         .uri
         .path_and_query()
-        .map(|pq| Uri::from(pq.clone()))
-        .unwrap_or_else(|| Uri::from_static("/"));
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
     let mut req = Request::new(Full::new(body));
     *req.method_mut() = parts.method.clone();
-    *req.uri_mut() = uri;
-    *req.version_mut() = Version::HTTP_11;
+    if h2 {
+        // The Host header becomes `:authority` (hyper's HTTP/2 client takes it from the URI).
+        let authority = headers
+            .remove(header::HOST)
+            .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok())
+            .unwrap_or_else(|| http::uri::Authority::from_static("localhost"));
+        let uri = Uri::builder()
+            .scheme("http")
+            .authority(authority)
+            .path_and_query(path)
+            .build();
+        *req.uri_mut() = uri.unwrap_or_else(|_| Uri::from_static("/"));
+        *req.version_mut() = Version::HTTP_2;
+    } else {
+        *req.uri_mut() = Uri::from(path);
+        *req.version_mut() = Version::HTTP_11;
+    }
     *req.headers_mut() = headers;
     req
 }
@@ -159,7 +191,7 @@ mod tests {
             .into_parts();
         let mut parts = parts;
         clean_external_request(&mut parts.headers);
-        let req = upstream_request(&parts, Bytes::new(), ([127, 0, 0, 9], 5).into());
+        let req = upstream_request(&parts, Bytes::new(), ([127, 0, 0, 9], 5).into(), false);
         assert!(req.headers().get("x-envoy-retry-on").is_none());
         assert_eq!(req.uri(), "/a?b=1");
         let h = req.headers();
@@ -167,5 +199,32 @@ mod tests {
         assert_eq!(h.get("x-keep").unwrap(), "1");
         assert_eq!(h.get("host").unwrap(), "example.com");
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.9");
+    }
+
+    #[test]
+    fn h2_upstream_request_carries_the_authority_and_keeps_te_trailers() {
+        let (parts, ()) = Request::builder()
+            .uri("/pkg.Svc/Call")
+            .header("host", "grpc.example.com")
+            .header("te", "trailers")
+            .header("content-type", "application/grpc")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let req = upstream_request(&parts, Bytes::new(), ([127, 0, 0, 9], 5).into(), true);
+        assert_eq!(req.version(), Version::HTTP_2);
+        assert_eq!(req.uri(), "http://grpc.example.com/pkg.Svc/Call");
+        assert!(req.headers().get("host").is_none());
+        assert_eq!(req.headers().get("te").unwrap(), "trailers");
+        let h1 = upstream_request(&parts, Bytes::new(), ([127, 0, 0, 9], 5).into(), false);
+        assert_eq!(h1.headers().get("te").unwrap(), "trailers");
+        let (gzip, ()) = Request::builder()
+            .uri("/")
+            .header("te", "gzip")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let req = upstream_request(&gzip, Bytes::new(), ([127, 0, 0, 9], 5).into(), false);
+        assert!(req.headers().get("te").is_none());
     }
 }

@@ -20,6 +20,7 @@
 //!                          └── retry decision: back-off, max_retries (UO), num_retries (URX)                 │
 //!                               ▼                                                                           ─┘
 //!                          response (body streamed; route timeout still runs) or local reply
+//!                          (a gRPC request gets it as HTTP 200 + grpc-status, trailers-only)
 //!                               ▼
 //!                          response override (route.response_overrides: first match wins)
 //!                               ▼
@@ -38,6 +39,10 @@ mod exchange;
 #[cfg(test)]
 mod feature_tests;
 mod features;
+#[cfg(test)]
+mod grpc_tests;
+#[cfg(test)]
+mod h2_tests;
 mod headers;
 #[cfg(test)]
 mod tests;
@@ -68,6 +73,7 @@ use super::cluster::resources::ResourceGuard;
 use super::config::{ConfigError, ForwardAction, ListenerConfig, OverrideAction, RouteAction};
 use super::error::{LocalReply, ProxyError};
 use super::flags::{ResponseFlag, ResponseFlags};
+use super::grpc;
 use super::lb::hash::HashOutcome;
 use super::lb::{PickContext, override_host};
 use super::rate_limit::GlobalRateLimiter;
@@ -76,6 +82,9 @@ use super::rng::SharedRng;
 use super::router::Router;
 use super::stats::ListenerStats;
 use super::timeout::RouteTimers;
+
+/// An upstream response header that fails the host's active health checking at once.
+const IMMEDIATE_HC_FAIL: &str = "x-envoy-immediate-health-check-fail";
 
 /// What every listener's pipeline shares.
 #[derive(Clone)]
@@ -211,11 +220,50 @@ impl Pipeline {
             Arc::clone(&self.shared.sink),
             Arc::clone(&self.stats),
         );
+        x.grpc_request = grpc::is_grpc_request(&parts.headers);
+        x.head_request = parts.method == http::Method::HEAD;
 
+        // A response override's redirect runs the request again (at most once), as Envoy's
+        // custom response filter does with `recreateStream`.
+        let mut body = RequestBody::Stream(body);
+        let mut redirect = None;
+        loop {
+            match self.pass(x, parts, body, peer, redirect).await {
+                Pass::Done(response) => return response,
+                Pass::Redirect {
+                    exchange,
+                    request,
+                    status,
+                } => {
+                    x = exchange;
+                    parts = request;
+                    body = RequestBody::Buffered(Bytes::new());
+                    redirect = Some(status);
+                }
+            }
+        }
+    }
+
+    /// One pass of a request through the path; `redirect` is set on the pass a response
+    /// override's redirect started (its overrides are not applied again, and a 1xx/2xx final
+    /// status becomes the redirect's status).
+    async fn pass<B>(
+        &self,
+        mut x: Exchange,
+        parts: Parts,
+        body: RequestBody<B>,
+        peer: SocketAddr,
+        redirect: Option<StatusCode>,
+    ) -> Pass
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::fmt::Display,
+    {
+        x.redirect = redirect;
         // Route match.
         let Some(index) = self.router.route_index(&parts) else {
             self.stats.stats.no_route.inc();
-            return self.reply(x, ProxyError::NoRoute.local_reply(), None);
+            return Pass::Done(self.reply(x, ProxyError::NoRoute.local_reply(), None));
         };
         let route = &self.router.routes()[index];
         let targets = &self.targets[index];
@@ -225,19 +273,19 @@ impl Pipeline {
         let action = match &route.action {
             RouteAction::DirectResponse { status, body } => {
                 self.stats.stats.rq_direct_response.inc();
-                return self.reply(x, LocalReply::new(*status, body.clone()), ov);
+                return Pass::Done(self.reply(x, LocalReply::new(*status, body.clone()), ov));
             }
             RouteAction::Forward(f) => f,
         };
 
         // Fault injection (delay, then abort).
-        if let Some(fault) = features.fault(&parts, &self.shared.rng) {
+        if let Some(fault) = features.fault(&self.shared.rng) {
             if let Some(delay) = fault.delay {
                 x.entry.response_flags.insert(ResponseFlag::DelayInjected);
                 tokio::time::sleep(delay).await;
             }
             if let Some(abort) = fault.abort {
-                return self.reply(x, abort, ov);
+                return Pass::Done(self.reply(x, abort, ov));
             }
         }
 
@@ -247,18 +295,19 @@ impl Pipeline {
         let body = match read_body(body, features.buffer_limit).await {
             Ok(b) => b,
             Err(BodyRead::TooLarge) => {
+                self.stats.stats.downstream_rq_too_large.inc();
                 let reply = LocalReply::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     Bytes::from_static(PAYLOAD_TOO_LARGE_BODY.as_bytes()),
                 );
-                return self.reply(x, reply, ov);
+                return Pass::Done(self.reply(x, reply, ov));
             }
             Err(BodyRead::Failed) => {
                 x.entry
                     .response_flags
                     .insert(ResponseFlag::DownstreamConnectionTermination);
                 let reply = LocalReply::new(StatusCode::BAD_REQUEST, Bytes::new());
-                return self.reply(x, reply, ov);
+                return Pass::Done(self.reply(x, reply, ov));
             }
         };
 
@@ -267,7 +316,7 @@ impl Pipeline {
         if features.local_rate_limit.is_some() || features.global_rate_limit.is_some() {
             match features.rate_limit(&self.shared.global_rate_limit, &targets.name, &parts, peer) {
                 RateLimited::Allow(h) => extra_headers = h,
-                RateLimited::Limit(reply) => return self.reply(x, reply, ov),
+                RateLimited::Limit(reply) => return Pass::Done(self.reply(x, reply, ov)),
             }
         }
 
@@ -294,7 +343,7 @@ impl Pipeline {
         // Weighted cluster (Gateway API: all weights 0 → 500).
         let Some(cluster) = self.pick_cluster(targets, hash) else {
             let reply = LocalReply::new(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new());
-            return self.reply(x, reply, ov);
+            return Pass::Done(self.reply(x, reply, ov));
         };
         x.entry.cluster = Some(Arc::clone(&cluster.name));
         x.entry.backend = cluster.backend.clone();
@@ -333,7 +382,7 @@ impl Pipeline {
                 ) {
                     x.abandon_attempt(e);
                 }
-                self.reply(x, e.local_reply(), ov)
+                Pass::Done(self.reply(x, e.local_reply(), ov))
             }
         }
     }
@@ -397,7 +446,11 @@ impl Pipeline {
                 }) => {
                     x.entry.upstream_duration = Some(sent_at.elapsed());
                     let status = response.status().as_u16();
-                    cluster.report(&host, Outcome::Response(status));
+                    let outlier = grpc::outlier_status(x.grpc_request, status, response.headers());
+                    cluster.report(&host, Outcome::Response(outlier));
+                    if response.headers().contains_key(IMMEDIATE_HC_FAIL) {
+                        cluster.immediate_health_check_fail(&host);
+                    }
                     let verdict = decision(
                         &mut retry,
                         AttemptResult::Response {
@@ -452,7 +505,8 @@ impl Pipeline {
         peer: SocketAddr,
         per_try: Option<Duration>,
     ) -> Result<Attempt, ProxyError> {
-        let mut lease = pool::acquire(&cluster.pool, host).await?;
+        let h2 = cluster.config.upstream_protocol.is_h2_for(parts.version);
+        let mut lease = pool::acquire(&cluster.pool, host, h2).await?;
         let Some(rq_slot) = cluster.resources().requests.try_acquire() else {
             cluster.stats.upstream_rq_pending_overflow.inc();
             // The connection is unused: keep it for the next request.
@@ -460,7 +514,7 @@ impl Pipeline {
             return Err(ProxyError::Overflow);
         };
         cluster.stats.upstream_rq_total.inc();
-        let req = headers::upstream_request(parts, body.clone(), peer);
+        let req = headers::upstream_request(parts, body.clone(), peer, h2);
         let sent_at = Instant::now();
         let response = match per_try {
             Some(t) => tokio::time::timeout(t, lease.send(req))
@@ -543,7 +597,8 @@ impl Pipeline {
         }
     }
 
-    /// Streams an upstream response downstream (after a matching response override).
+    /// Streams an upstream response downstream (after a matching response override), or
+    /// starts the redirect pass a matching redirect override asks for.
     fn respond(
         &self,
         mut x: Exchange,
@@ -552,7 +607,7 @@ impl Pipeline {
         extra_headers: Option<http::HeaderMap>,
         features: &RouteFeatures,
         request: &Parts,
-    ) -> Response<ProxyBody> {
+    ) -> Pass {
         let Upstream {
             response,
             lease,
@@ -567,24 +622,34 @@ impl Pipeline {
         if let Some(extra) = extra_headers {
             parts.headers.extend(extra);
         }
-        x.attempt = Some(attempt);
         let mut new_body = None;
-        if !features.overrides.is_empty() {
+        if let Some(code) = x.redirect {
+            redirected_status(&mut parts.status, code);
+        } else if !features.overrides.is_empty() {
             match features.override_for(status, &parts.headers, false) {
                 None => {}
                 Some(OverrideAction::Response(r)) => {
                     new_body = features::apply_response(r, &mut parts.status, &mut parts.headers);
                 }
                 Some(OverrideAction::Redirect(r)) => {
-                    // The upstream body is not read: its connection closes with the lease.
-                    drop((lease, incoming));
-                    let reply = features::redirect_reply(r, request);
-                    return self.reply(x, reply, None);
+                    let target = features::redirect_request(r, request);
+                    // Envoy redirects only to a request some route matches; otherwise the
+                    // original response goes through.
+                    if self.router.route_index(&target).is_some() {
+                        // The upstream body is not read: its connection closes with the lease.
+                        drop((lease, incoming, attempt));
+                        return Pass::Redirect {
+                            exchange: x,
+                            request: target,
+                            status: features::redirect_status(r),
+                        };
+                    }
                 }
             }
         }
+        x.attempt = Some(attempt);
         x.entry.status = parts.status.as_u16();
-        match new_body {
+        Pass::Done(match new_body {
             Some(body) => {
                 // The upstream body is replaced unread: its connection closes with the lease.
                 drop((lease, incoming));
@@ -597,11 +662,13 @@ impl Pipeline {
                     ProxyBody::upstream(incoming, timers.body, timers.body_idle, x),
                 )
             }
-        }
+        })
     }
 
     /// Sends a reply generated by the proxy; `ov` (the route's features and the request) lets
-    /// a response override rewrite it.
+    /// a response override rewrite it. A gRPC request gets it in gRPC form first (see
+    /// [`grpc`]): Envoy converts the local reply before it passes the encoder filters, so a
+    /// response override then sees HTTP 200 with `grpc-status`.
     fn reply(
         &self,
         mut x: Exchange,
@@ -615,7 +682,18 @@ impl Pipeline {
         if let Some(c) = &x.cluster {
             c.stats.count_status(reply.status.as_u16());
         }
-        if let Some((features, request)) = ov
+        if reply.overloaded {
+            reply.headers.insert(
+                super::retry::OVERLOADED_HEADER,
+                HeaderValue::from_static("true"),
+            );
+        }
+        if x.grpc_request {
+            grpc::into_trailers_only(&mut reply, x.head_request);
+        }
+        if let Some(code) = x.redirect {
+            redirected_status(&mut reply.status, code);
+        } else if let Some((features, _)) = ov
             && !features.overrides.is_empty()
         {
             match features.override_for(reply.status.as_u16(), &reply.headers, true) {
@@ -625,13 +703,12 @@ impl Pipeline {
                         features::apply_response(r, &mut reply.status, &mut reply.headers)
                     {
                         reply.body = body;
+                        reply.trailers_only = false;
                     }
                 }
-                Some(OverrideAction::Redirect(r)) => {
-                    let flag = reply.flag;
-                    reply = features::redirect_reply(r, request);
-                    reply.flag = flag;
-                }
+                // Envoy's redirect policy cannot recreate a stream that already sent a local
+                // reply: the reply goes out unchanged.
+                Some(OverrideAction::Redirect(_)) => {}
             }
         }
         x.entry.status = reply.status.as_u16();
@@ -639,24 +716,28 @@ impl Pipeline {
         *response.status_mut() = reply.status;
         let h = response.headers_mut();
         h.extend(reply.headers);
-        if !reply.body.is_empty() && !h.contains_key(http::header::CONTENT_TYPE) {
+        if !reply.trailers_only {
+            if !reply.body.is_empty() && !h.contains_key(http::header::CONTENT_TYPE) {
+                h.insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain"),
+                );
+            }
             h.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain"),
-            );
-        }
-        h.insert(
-            http::header::CONTENT_LENGTH,
-            HeaderValue::from(reply.body.len()),
-        );
-        if reply.overloaded {
-            h.insert(
-                super::retry::OVERLOADED_HEADER,
-                HeaderValue::from_static("true"),
+                http::header::CONTENT_LENGTH,
+                HeaderValue::from(reply.body.len()),
             );
         }
         h.insert(http::header::SERVER, HeaderValue::from_static("envoy"));
         response.map(|()| ProxyBody::full(reply.body, x))
+    }
+}
+
+/// On a redirect's pass a 1xx/2xx final status becomes the redirect's status; any other
+/// status stays (Envoy's redirect policy applies its mutations to non-error responses only).
+fn redirected_status(status: &mut StatusCode, redirect: StatusCode) {
+    if (100..=299).contains(&status.as_u16()) {
+        *status = redirect;
     }
 }
 
@@ -668,12 +749,35 @@ enum BodyRead {
     Failed,
 }
 
+/// The request body of a pass: the downstream stream, or the body a redirect pass resends.
+enum RequestBody<B> {
+    Stream(B),
+    Buffered(Bytes),
+}
+
+/// How a pass ended: a response, or a response override's redirect to run.
+enum Pass {
+    Done(Response<ProxyBody>),
+    Redirect {
+        exchange: Exchange,
+        request: Parts,
+        status: StatusCode,
+    },
+}
+
 /// Buffers the whole request body, stopping as soon as it exceeds `limit`.
-async fn read_body<B>(body: B, limit: Option<u64>) -> Result<Bytes, BodyRead>
+async fn read_body<B>(body: RequestBody<B>, limit: Option<u64>) -> Result<Bytes, BodyRead>
 where
     B: Body<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
+    let body = match body {
+        RequestBody::Buffered(b) if limit.is_some_and(|l| b.len() as u64 > l) => {
+            return Err(BodyRead::TooLarge);
+        }
+        RequestBody::Buffered(b) => return Ok(b),
+        RequestBody::Stream(body) => body,
+    };
     let failed = |e: B::Error| {
         tracing::debug!(error = %e, "downstream request body failed");
         BodyRead::Failed
@@ -737,6 +841,8 @@ impl LocalReply {
             flag: None,
             overloaded: false,
             headers: http::HeaderMap::new(),
+            grpc_status: None,
+            trailers_only: false,
         }
     }
 }

@@ -9,12 +9,12 @@ use crate::policy::btp::{
     ActiveHealthCheck, ActiveHealthCheckPayload, BackendTrafficPolicySpec, CircuitBreaker, CrdEnum,
     HealthCheck, LoadBalancer, PassiveHealthCheck,
 };
-use crate::policy::topology::RuleNode;
+use crate::policy::topology::{RouteKind, RuleNode};
 use crate::proxy::config::{
     CircuitBreakerThresholds, ClusterConfig, FailurePercentage, LbPolicy, OutlierDetectionConfig,
-    Percent, RetryBudget, SlowStart, TcpKeepalive,
+    Percent, RetryBudget, SlowStart, TcpKeepalive, UpstreamProtocol,
 };
-use crate::proxy::health_check::{CheckKind, HealthCheckConfig, TcpCheckConfig};
+use crate::proxy::health_check::{CheckKind, GrpcCheckConfig, HealthCheckConfig, TcpCheckConfig};
 use crate::scenario::duration::parse_duration;
 
 /// Envoy Gateway's default Maglev table size.
@@ -63,6 +63,23 @@ pub(super) fn build(
         });
     }
     Ok(cluster)
+}
+
+/// The upstream HTTP version, as Envoy Gateway picks the cluster's protocol options:
+/// `useClientProtocol` wins (use the downstream protocol), a GRPCRoute's cluster speaks HTTP/2,
+/// everything else HTTP/1.1 (internal/xds/translator/cluster.go,
+/// `buildTypedExtensionProtocolOptions`).
+pub(super) fn upstream_protocol(
+    kind: RouteKind,
+    spec: &BackendTrafficPolicySpec,
+) -> UpstreamProtocol {
+    if spec.use_client_protocol == Some(true) {
+        UpstreamProtocol::UseDownstream
+    } else if kind == RouteKind::Grpc {
+        UpstreamProtocol::Http2
+    } else {
+        UpstreamProtocol::Http1
+    }
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -191,7 +208,7 @@ fn outlier(p: &PassiveHealthCheck) -> Result<OutlierDetectionConfig, String> {
     Ok(o)
 }
 
-/// An active check; gRPC checks are not run by the embedded proxy (reported as not enforced).
+/// An active check (HTTP, TCP or gRPC).
 fn active_check(a: &ActiveHealthCheck, cluster: &str) -> Result<Option<HealthCheckConfig>, String> {
     let kind = a
         .type_
@@ -237,6 +254,10 @@ fn active_check(a: &ActiveHealthCheck, cluster: &str) -> Result<Option<HealthChe
                     .collect(),
             })
         }
+        "GRPC" => HealthCheckConfig::grpc(GrpcCheckConfig {
+            service: a.grpc.as_ref().and_then(|g| g.service.clone()),
+            authority: grpc_authority(cluster),
+        }),
         _ => return Ok(None),
     };
     if let Some(d) = &a.timeout {
@@ -255,6 +276,13 @@ fn active_check(a: &ActiveHealthCheck, cluster: &str) -> Result<Option<HealthChe
         config.healthy_threshold = n as u32;
     }
     Ok(Some(config))
+}
+
+/// The `:authority` of gRPC checks. Envoy Gateway sets no authority, so Envoy sends the cluster
+/// name; its `/` separators cannot go into an authority here (the `http` crate refuses them), so
+/// they become dots (`grpcroute.default.rpc.rule.0`).
+fn grpc_authority(cluster: &str) -> String {
+    cluster.replace('/', ".")
 }
 
 /// A Text or Binary (base64) payload as bytes.
@@ -288,6 +316,13 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_checks_send_the_cluster_name_as_authority() {
+        let authority = grpc_authority("grpcroute/default/rpc/rule/0");
+        assert_eq!(authority, "grpcroute.default.rpc.rule.0");
+        assert!(http::uri::Authority::try_from(authority.as_str()).is_ok());
+    }
 
     #[test]
     fn decodes_base64_payloads() {

@@ -82,7 +82,7 @@ pub fn compile(
         // Envoy Gateway names one cluster per rule; when a rule is reached through several
         // listeners, xDS keeps the first definition of that name.
         if !clusters.contains_key(&cluster_name) {
-            let built = cluster::build(
+            let mut built = cluster::build(
                 &cluster_name,
                 &route.rules[a.rule],
                 &route.meta.namespace,
@@ -90,6 +90,7 @@ pub fn compile(
                 endpoints,
             )
             .map_err(|e| format!("cluster {cluster_name}: {e}"))?;
+            built.upstream_protocol = cluster::upstream_protocol(route.kind, &spec);
             if built.endpoints.is_empty() {
                 warnings.push(format!("cluster {cluster_name} has no endpoints: requests to it get 503 no healthy upstream"));
             }

@@ -59,9 +59,13 @@ spec:
 "#;
 
 fn compiled() -> Compiled {
+    compiled_from(MANIFESTS)
+}
+
+fn compiled_from(manifests: &str) -> Compiled {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.yaml");
-    std::fs::write(&path, MANIFESTS).unwrap();
+    std::fs::write(&path, manifests).unwrap();
     let inputs = Inputs::load(&[path]).unwrap_or_else(|(e, _)| panic!("{e}"));
     let analysis = inputs.analyze();
     compile(&analysis, &inputs.objects, &Fake, 7).unwrap()
@@ -143,4 +147,73 @@ fn routes_carry_matches_timeouts_retries_and_features() {
     assert!(routes[0].fault.is_some());
     assert!(routes[0].local_rate_limit.is_some());
     assert_eq!(routes[0].hostnames.len(), 1);
+}
+
+const PROTOCOLS: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: eg, namespace: default}
+spec:
+  gatewayClassName: eg
+  listeners:
+    - {name: http, protocol: HTTP, port: 80}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: plain, namespace: default}
+spec:
+  parentRefs: [{name: eg}]
+  hostnames: [plain.example.com]
+  rules: [{backendRefs: [{name: web, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: client, namespace: default}
+spec:
+  parentRefs: [{name: eg}]
+  hostnames: [client.example.com]
+  rules: [{backendRefs: [{name: web, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: rpc, namespace: default}
+spec:
+  parentRefs: [{name: eg}]
+  hostnames: [rpc.example.com]
+  rules: [{backendRefs: [{name: grpc, port: 9000}]}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: client, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: client}]
+  useClientProtocol: true
+"#;
+
+/// Envoy Gateway: `useClientProtocol` → use_downstream_protocol_config; a GRPCRoute cluster →
+/// explicit HTTP/2; otherwise explicit HTTP/1.1.
+#[test]
+fn upstream_protocol_follows_route_kind_and_use_client_protocol() {
+    use crate::proxy::config::UpstreamProtocol;
+    let c = compiled_from(PROTOCOLS);
+    let protocol = |name: &str| {
+        c.config
+            .clusters
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no cluster {name}"))
+            .upstream_protocol
+    };
+    assert_eq!(
+        protocol("httproute/default/plain/rule/0"),
+        UpstreamProtocol::Http1
+    );
+    assert_eq!(
+        protocol("httproute/default/client/rule/0"),
+        UpstreamProtocol::UseDownstream
+    );
+    assert_eq!(
+        protocol("grpcroute/default/rpc/rule/0"),
+        UpstreamProtocol::Http2
+    );
 }
