@@ -75,7 +75,10 @@ pub fn evaluate(expectation: &Expectation, ctx: &EvalContext<'_>) -> Verdict {
         }
         Metric::Stat(name) => {
             let clusters = filter.clusters(ctx);
-            Some(ctx.stats.increase(&clusters, name, from, to) as f64)
+            // Without an end, the whole run: up to the last sample, taken once the loads have
+            // drained (after the nominal run length).
+            let until = scope.to.map_or(Duration::MAX, |_| to);
+            Some(ctx.stats.increase(&clusters, name, from, until) as f64)
         }
         Metric::Rps => {
             let seconds = (to - from).as_secs_f64();
@@ -259,6 +262,10 @@ fn rule_matches(r: &RouteRef, s: &RuleSeries) -> bool {
 /// counters), then counter name.
 pub type ClusterCounters = HashMap<String, HashMap<String, u64>>;
 
+/// How late after its tick a counter sample may be taken and still stand for the tick's time
+/// (half the one-second sampling period).
+const SAMPLE_LATENESS: Duration = Duration::from_millis(500);
+
 /// Counter samples taken during a run: the cumulative value of every counter per cluster, at
 /// each sampling time.
 #[derive(Debug, Clone, Default)]
@@ -277,11 +284,14 @@ impl StatTimeline {
         &self.samples
     }
 
-    /// The value of a counter at time `t`: the newest sample at or before it (0 before any).
+    /// The value of a counter at time `t`: the newest sample taken by then (0 before any). A
+    /// sample is stamped when it was actually taken, a little after its tick (more on a busy
+    /// machine), so the sample of tick `t` counts as taken at `t`.
     fn value_at(&self, cluster: &str, stat: &str, t: Duration) -> u64 {
+        let by = t.saturating_add(SAMPLE_LATENESS);
         self.samples
             .iter()
-            .take_while(|(at, _)| *at <= t)
+            .take_while(|(at, _)| *at <= by)
             .last()
             .and_then(|(_, c)| c.get(cluster)?.get(stat).copied())
             .unwrap_or(0)

@@ -33,13 +33,14 @@ fn a_passing_scenario_exits_0_and_writes_results() {
         .arg(fixture("quick-pass.yaml"))
         .output()
         .unwrap();
+    let results = results_of(out.path(), "quick-pass");
     assert_eq!(
         run.status.code(),
         Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        "{}\n{:#}",
+        String::from_utf8_lossy(&run.stderr),
+        results["expectations"]
     );
-    let results = results_of(out.path(), "quick-pass");
     assert_eq!(results["verdict"], "passed");
     assert_eq!(results["complete"], true);
     assert_eq!(results["schemaVersion"], 1);

@@ -257,3 +257,36 @@ fn stat_sums_the_increase_over_clusters_in_scope() {
     let v = r.check(Scope::default(), "stat(fault.aborts_injected) == 7");
     assert!(v.passed, "{v:?}");
 }
+
+#[test]
+fn stat_samples_stand_for_their_tick_and_the_whole_run_ends_at_the_last_one() {
+    let mut r = run();
+    let sample = |retries: u64| {
+        HashMap::from([(
+            "httproute/default/payments/rule/0".to_string(),
+            HashMap::from([("upstream_rq_retry".to_string(), retries)]),
+        )])
+    };
+    // Ticks of a busy machine: each sample a little late; the last one after the loads drained,
+    // past the 10 s run length.
+    r.stats.push(Duration::from_millis(4), sample(0));
+    r.stats.push(Duration::from_millis(5_030), sample(40));
+    r.stats.push(Duration::from_millis(10_020), sample(90));
+    r.stats.push(Duration::from_millis(10_400), sample(100));
+    let whole = r.check(Scope::default(), "stat(upstream_rq_retry) == 100");
+    assert!(whole.passed, "{whole:?}");
+    let first_half = Scope {
+        to: Some(Duration::from_secs(5)),
+        ..Scope::default()
+    };
+    let v = r.check(first_half, "stat(upstream_rq_retry) == 40");
+    assert!(v.passed, "the sample of tick 5s stands for 5s: {v:?}");
+    let second_half = Scope {
+        from: Some(Duration::from_secs(5)),
+        to: Some(Duration::from_secs(10)),
+        ..Scope::default()
+    };
+    // Up to the run's end includes what its last requests did while they drained.
+    let v = r.check(second_half, "stat(upstream_rq_retry) == 60");
+    assert!(v.passed, "{v:?}");
+}
