@@ -22,6 +22,7 @@ LATENCY_RATE=${BENCH_LATENCY_RATE:-2000}   # (b) req/s: well below every proxy's
 ACCURACY_RATE=${BENCH_ACCURACY_RATE:-20000} # (c) req/s asked of the open-loop generators
 SKIP_INSTALL=${BENCH_SKIP_INSTALL:-0}
 SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
+CHAOSGATE=${BENCH_CHAOSGATE:-}        # another chaosgate binary (A/B runs); implies no build
 
 # Loopback ports; all must be free.
 BACKEND_PORT=18080
@@ -32,7 +33,11 @@ ADMIN_PORT=18084
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HERE="$ROOT/benches/peers"
-CHAOSGATE="$ROOT/target/release/chaosgate"
+if [[ -n $CHAOSGATE ]]; then
+    SKIP_BUILD=1
+else
+    CHAOSGATE="$ROOT/target/release/chaosgate"
+fi
 export PATH="$HOME/.cargo/bin:$PATH"
 
 WORK=$(mktemp -d /tmp/chaosgate-peers.XXXXXX)
@@ -323,7 +328,7 @@ main() {
     python3 "$HERE/summarize.py" "$WORK/results" "$out" \
         --duration "$DURATION" --connections "$CONNECTIONS" \
         --latency-rate "$LATENCY_RATE" --accuracy-rate "$ACCURACY_RATE" \
-        --versions "chaosgate=$(git -C "$ROOT" rev-parse --short HEAD)" \
+        --versions "chaosgate=${BENCH_CHAOSGATE:-$(git -C "$ROOT" describe --always --dirty)}" \
         "nginx=$(nginx -v 2>&1 | sed 's/.*\///')" \
         "haproxy=$(haproxy -v | head -1 | awk '{ print $3 }')" \
         "wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')" \
