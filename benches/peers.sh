@@ -312,6 +312,12 @@ main() {
         log "building chaosgate (release)"
         (cd "$ROOT" && cargo build --release --quiet --bin chaosgate)
     fi
+    # Other work on the machine skews every number: say so.
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+        log "warning: load average $load before the run: other processes compete for the cores"
+    fi
     write_configs
     start_backend
     local rep target
@@ -328,12 +334,15 @@ main() {
     python3 "$HERE/summarize.py" "$WORK/results" "$out" \
         --duration "$DURATION" --connections "$CONNECTIONS" \
         --latency-rate "$LATENCY_RATE" --accuracy-rate "$ACCURACY_RATE" \
+        --load-before "$load" --load-after "$(cut -d' ' -f1 /proc/loadavg)" \
         --versions "chaosgate=${BENCH_CHAOSGATE:-$(git -C "$ROOT" describe --always --dirty)}" \
         "nginx=$(nginx -v 2>&1 | sed 's/.*\///')" \
         "haproxy=$(haproxy -v | head -1 | awk '{ print $3 }')" \
         "wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')" \
         "oha=$( ((HAVE_OHA)) && oha --version | awk '{ print $2 }' || echo absent)"
     cp "$out" "$ROOT/reports/bench/latest.json"
+    # The raw tool outputs, to re-read or re-summarize later.
+    cp -r "$WORK/results" "$ROOT/reports/bench/peers-$stamp-raw"
     log "written: $out"
 }
 

@@ -150,6 +150,16 @@ def summarize(args):
         },
     }
     cg = proxy["chaosgate"]
+    # Ratios within each repetition (peers measured minutes apart share the machine's state
+    # more closely than medians taken over all repetitions do).
+    paired = {}
+    for key, label in (("rps", "proxy_rps"), ("p99_ms", "proxy_p99"),
+                       ("cpu_us_per_request", "cpu_per_request")):
+        for peer in ("nginx", "haproxy"):
+            a, b = cg[key], proxy[peer][key]
+            paired[f"{label}_vs_{peer}"] = stat(
+                [x / y for x, y in zip(a["values"], b["values"]) if y]
+                if a and b and len(a["values"]) == len(b["values"]) else [])
     ratios = {
         "proxy_rps_vs_nginx": ratio(cg["rps"], proxy["nginx"]["rps"]),
         "proxy_rps_vs_haproxy": ratio(cg["rps"], proxy["haproxy"]["rps"]),
@@ -175,12 +185,15 @@ def summarize(args):
         "repetitions": n,
         "settings": {"duration_s": args.duration, "connections": args.connections,
                      "latency_rate": args.latency_rate, "accuracy_rate": args.accuracy_rate,
-                     "pinning": "proxy: core 0, 1 worker; load generator + backend: core 1"},
+                     "pinning": "proxy: core 0, 1 worker; load generator + backend: core 1",
+                     "load_average_before": args.load_before,
+                     "load_average_after": args.load_after},
         "versions": dict(v.split("=", 1) for v in args.versions),
         "proxy_throughput": proxy,
         "added_latency": added,
         "load_generator": loadgen,
         "ratios_chaosgate_over_peer": ratios,
+        "paired_ratios_chaosgate_over_peer": paired,
     }
 
 
@@ -203,7 +216,8 @@ def print_table(s):
     w = sys.stdout.write
     w(f"\nmedian [min–max] of {s['repetitions']} repetitions, {st['duration_s']} s each, "
       f"{st['connections']} connections; {st['pinning']}\n")
-    w(f"versions: {', '.join(f'{k} {v}' for k, v in s['versions'].items())}\n\n")
+    w(f"versions: {', '.join(f'{k} {v}' for k, v in s['versions'].items())}; load average "
+      f"{st['load_average_before']} before, {st['load_average_after']} after\n\n")
     w("(a) proxy throughput, wrk keep-alive, small responses\n")
     w(f"{'target':<10} {'rps':>22} {'p50 ms':>20} {'p99 ms':>20} {'CPU µs/req':>18} "
       f"{'peak RSS MB':>16} {'errors':>6}\n")
@@ -229,9 +243,11 @@ def print_table(s):
     for g in ("chaosgate", "oha"):
         w(f"open-loop accuracy  {g:<10} {cell(lg['open_accuracy'][g], '{:.3f}'):>24}"
           f"   (achieved 2xx/s ÷ {st['accuracy_rate']} asked)\n")
-    w("\nratios chaosgate ÷ peer (medians)\n")
+    w("\nratios chaosgate ÷ peer: of the medians, and [per-repetition ratios: median, min–max]\n")
+    paired = s["paired_ratios_chaosgate_over_peer"]
     for k, v in q.items():
-        w(f"  {k:<40} {r(v)}\n")
+        extra = f"   [{cell(paired[k], '{:.2f}')}]" if paired.get(k) else ""
+        w(f"  {k:<40} {r(v)}{extra}\n")
 
 
 def main():
@@ -242,6 +258,8 @@ def main():
     ap.add_argument("--connections", type=int, required=True)
     ap.add_argument("--latency-rate", type=float, required=True)
     ap.add_argument("--accuracy-rate", type=float, required=True)
+    ap.add_argument("--load-before", type=float)
+    ap.add_argument("--load-after", type=float)
     ap.add_argument("--versions", nargs="*", default=[])
     args = ap.parse_args()
     summary = summarize(args)
