@@ -125,6 +125,13 @@ impl HostPool {
 
 /// Gets a connection to `host`: idle, new, or after waiting as a pending request.
 pub async fn acquire(ctx: &Arc<PoolContext>, host: &Arc<Host>) -> Result<Lease, ProxyError> {
+    // The common case first: an idle connection, taken without registering for wake-ups
+    // (registering and deregistering lock the cluster's waiter list on every request).
+    while let Some(idle) = host.pool.pop() {
+        if let Some(lease) = reuse(ctx, host, idle).await {
+            return Ok(lease);
+        }
+    }
     let mut pending: Option<ResourceGuard> = None;
     loop {
         // Register for wake-ups before looking, so a release between the look and the wait
@@ -141,7 +148,9 @@ pub async fn acquire(ctx: &Arc<PoolContext>, host: &Arc<Host>) -> Result<Lease, 
         match try_slot(ctx, host) {
             Ok(slot) => {
                 drop(pending);
-                return connect(ctx, host, slot).await;
+                // Boxed: the connect and handshake state is large and rarely needed, and
+                // inline it would grow every request's future (moved several times a request).
+                return Box::pin(connect(ctx, host, slot)).await;
             }
             Err(()) if pending.is_none() => {
                 ctx.stats.upstream_cx_overflow.inc();
