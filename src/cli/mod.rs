@@ -84,6 +84,9 @@ enum Command {
         /// Write one JSON line per request here.
         #[arg(long)]
         access_log: Option<PathBuf>,
+        /// Worker threads of the async runtime (default: one per core).
+        #[arg(long)]
+        threads: Option<NonZeroUsize>,
     },
     /// Re-render charts, report.html and junit.xml next to a results.json.
     Report {
@@ -130,6 +133,9 @@ enum Command {
         timeout: String,
         #[arg(long, value_enum, default_value_t = Output::Text)]
         format: Output,
+        /// Worker threads of the async runtime (default: one per core).
+        #[arg(long)]
+        threads: Option<NonZeroUsize>,
     },
 }
 
@@ -184,7 +190,9 @@ pub fn main() -> ExitCode {
                 },
                 quiet,
             };
-            with_runtime(|cancel| async move { run_paths(&paths, &options, cancel).await.0 })
+            with_runtime(None, |cancel| async move {
+                run_paths(&paths, &options, cancel).await.0
+            })
         }
         Command::Report { results } => report(&results),
         Command::Compare {
@@ -198,7 +206,8 @@ pub fn main() -> ExitCode {
             listen,
             admin,
             access_log,
-        } => with_runtime(|cancel| async move {
+            threads,
+        } => with_runtime(threads, |cancel| async move {
             proxy::serve(&files, &listen, &admin, access_log.as_deref(), cancel).await
         }),
         Command::Load {
@@ -209,7 +218,8 @@ pub fn main() -> ExitCode {
             connections,
             timeout,
             format,
-        } => with_runtime(|cancel| async move {
+            threads,
+        } => with_runtime(threads, |cancel| async move {
             load(
                 &url,
                 rate,
@@ -226,16 +236,18 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Runs `f` on a multi-threaded runtime; the first Ctrl-C cancels it.
-fn with_runtime<F, Fut>(f: F) -> u8
+/// Runs `f` on a multi-threaded runtime with `threads` workers (default: one per core); the
+/// first Ctrl-C cancels it.
+fn with_runtime<F, Fut>(threads: Option<NonZeroUsize>, f: F) -> u8
 where
     F: FnOnce(CancellationToken) -> Fut,
     Fut: std::future::Future<Output = u8>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        builder.worker_threads(n.get());
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

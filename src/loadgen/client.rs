@@ -35,6 +35,13 @@ pub const RATELIMITED_HEADER: &str = "x-envoy-ratelimited";
 /// Header carrying the generated request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+// The response headers read on every response, as names built once: looking a header up by
+// `&str` parses the name on every call.
+const BACKEND_NAME: HeaderName = HeaderName::from_static(BACKEND_HEADER);
+const REPLICA_NAME: HeaderName = HeaderName::from_static(REPLICA_HEADER);
+const OVERLOADED_NAME: HeaderName = HeaderName::from_static(OVERLOADED_HEADER);
+const RATELIMITED_NAME: HeaderName = HeaderName::from_static(RATELIMITED_HEADER);
+
 /// Distinct backend names a connection remembers, so a response costs no string allocation.
 const BACKEND_CACHE: usize = 32;
 
@@ -272,18 +279,18 @@ impl Connection {
 
     fn read_info(&mut self, status: u16, headers: &HeaderMap) -> ResponseInfo {
         let backend = headers
-            .get(BACKEND_HEADER)
+            .get(&BACKEND_NAME)
             .and_then(|v| self.backend_name(v));
         let replica = headers
-            .get(REPLICA_HEADER)
+            .get(&REPLICA_NAME)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
         ResponseInfo {
             status,
             backend,
             replica,
-            overloaded: headers.contains_key(OVERLOADED_HEADER),
-            ratelimited: headers.contains_key(RATELIMITED_HEADER),
+            overloaded: headers.contains_key(&OVERLOADED_NAME),
+            ratelimited: headers.contains_key(&RATELIMITED_NAME),
         }
     }
 

@@ -77,14 +77,20 @@ pub fn is_retriable(policy: &RetryPolicy, result: AttemptResult<'_>) -> bool {
     let on = &policy.retry_on;
     match result {
         AttemptResult::Response { status, headers } => {
-            if headers.contains_key(OVERLOADED_HEADER) {
-                return false;
-            }
-            (on.five_xx && status >= 500)
+            // The header lookups come last: a success (nearly every response) needs none.
+            let grpc = || {
+                on.grpc_cancelled
+                    || on.grpc_deadline_exceeded
+                    || on.grpc_resource_exhausted
+                    || on.grpc_internal
+                    || on.grpc_unavailable
+            };
+            ((on.five_xx && status >= 500)
                 || (on.gateway_error && matches!(status, 502..=504))
                 || (on.retriable_4xx && status == 409)
                 || (on.retriable_status_codes && policy.retriable_status_codes.contains(&status))
-                || grpc_retriable(on, headers)
+                || (grpc() && grpc_retriable(on, headers)))
+                && !headers.contains_key(OVERLOADED_HEADER)
         }
         AttemptResult::Failure(e) => failure_retriable(on, e),
     }

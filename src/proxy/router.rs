@@ -8,6 +8,7 @@
 //! method match first (Gateway API) and finally configuration order, which the configuration
 //! builder sets to creation time then name. The first route that matches wins; none → `NR`.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -119,15 +120,21 @@ fn precedence(m: &RouteMatch) -> (u8, usize, usize, usize, usize, usize, bool) {
     )
 }
 
-/// The request's host without port, lower-cased (Host header, else the URI authority).
-fn request_host(req: &Parts) -> String {
+/// The request's host without port, lower-cased (Host header, else the URI authority);
+/// borrowed when it is lower case already, as it nearly always is.
+fn request_host(req: &Parts) -> Cow<'_, str> {
     let raw = req
         .headers
         .get(http::header::HOST)
         .and_then(|v| v.to_str().ok())
         .or_else(|| req.uri.authority().map(|a| a.as_str()))
         .unwrap_or("");
-    strip_port(raw).to_ascii_lowercase()
+    let host = strip_port(raw);
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 fn strip_port(host: &str) -> &str {

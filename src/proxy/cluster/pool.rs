@@ -168,8 +168,8 @@ impl HostPool {
     }
 }
 
-/// Gets a connection (`h2`: a stream) to `host`: ready, new, or after waiting as a pending
-/// request.
+/// Gets a connection (`h2`: a stream) to `host`: idle or ready, new, or after waiting as a
+/// pending request.
 pub async fn acquire(
     ctx: &Arc<PoolContext>,
     host: &Arc<Host>,
@@ -183,6 +183,13 @@ pub async fn acquire(
 }
 
 async fn acquire_h1(ctx: &Arc<PoolContext>, host: &Arc<Host>) -> Result<Lease, ProxyError> {
+    // The common case first: an idle connection, taken without registering for wake-ups
+    // (registering and deregistering lock the cluster's waiter list on every request).
+    while let Some(idle) = host.pool.pop() {
+        if let Some(lease) = reuse(ctx, host, idle).await {
+            return Ok(lease);
+        }
+    }
     let mut pending: Option<ResourceGuard> = None;
     loop {
         // Register for wake-ups before looking, so a release between the look and the wait
@@ -199,7 +206,9 @@ async fn acquire_h1(ctx: &Arc<PoolContext>, host: &Arc<Host>) -> Result<Lease, P
         match try_slot(ctx, host) {
             Ok(slot) => {
                 drop(pending);
-                return connect_h1(ctx, host, slot).await;
+                // Boxed: the connect and handshake state is large and rarely needed, and
+                // inline it would grow every request's future (moved several times a request).
+                return Box::pin(connect_h1(ctx, host, slot)).await;
             }
             Err(()) if pending.is_none() => {
                 ctx.stats.upstream_cx_overflow.inc();

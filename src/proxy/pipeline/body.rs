@@ -15,12 +15,17 @@ use super::exchange::Exchange;
 use crate::proxy::error::ProxyError;
 
 /// Response body sent downstream.
+///
+/// Its timers are armed only when the upstream body makes the response wait: a small response
+/// whose body arrives with its headers never registers (nor cancels) a timer, and until a
+/// timer is armed its expiry is checked against the clock.
 #[derive(Debug)]
 pub struct ProxyBody {
     inner: Inner,
-    deadline: Option<(Pin<Box<Sleep>>, ProxyError)>,
+    /// The route-level deadline and the error it ends the body with.
+    deadline: Option<Deadline>,
     /// The stream idle timer, pushed back by every frame.
-    idle: Option<(Pin<Box<Sleep>>, Duration)>,
+    idle: Option<IdleTimer>,
     done: Option<Exchange>,
 }
 
@@ -54,6 +59,21 @@ enum Inner {
     Upstream(Incoming),
 }
 
+#[derive(Debug)]
+struct Deadline {
+    at: Instant,
+    error: ProxyError,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+#[derive(Debug)]
+struct IdleTimer {
+    limit: Duration,
+    /// The last frame (or the response headers).
+    since: Instant,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
 impl ProxyBody {
     /// A fixed body.
     pub(crate) fn full(bytes: Bytes, done: Exchange) -> Self {
@@ -75,8 +95,16 @@ impl ProxyBody {
     ) -> Self {
         ProxyBody {
             inner: Inner::Upstream(body),
-            deadline: deadline.map(|(at, e)| (Box::pin(tokio::time::sleep_until(at)), e)),
-            idle: idle.map(|d| (Box::pin(tokio::time::sleep(d)), d)),
+            deadline: deadline.map(|(at, error)| Deadline {
+                at,
+                error,
+                sleep: None,
+            }),
+            idle: idle.map(|limit| IdleTimer {
+                limit,
+                since: Instant::now(),
+                sleep: None,
+            }),
             done: Some(done),
         }
     }
@@ -85,6 +113,47 @@ impl ProxyBody {
         if let Some(mut done) = self.done.take() {
             done.settle(how);
         }
+    }
+
+    /// The timer that has run out, if any (the route deadline first).
+    fn expired(&self) -> Option<ProxyError> {
+        if self.deadline.is_none() && self.idle.is_none() {
+            return None;
+        }
+        let now = Instant::now();
+        if let Some(d) = &self.deadline
+            && now >= d.at
+        {
+            return Some(d.error);
+        }
+        match &self.idle {
+            Some(i) if now >= i.since + i.limit => Some(ProxyError::StreamIdleTimeout),
+            _ => None,
+        }
+    }
+
+    /// The body waits for the upstream: arms the timers so they wake the task, and reports one
+    /// that has run out meanwhile.
+    fn arm_timers(&mut self, cx: &mut Context<'_>) -> Option<ProxyError> {
+        if let Some(d) = &mut self.deadline {
+            let at = d.at;
+            let sleep = d
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Some(d.error);
+            }
+        }
+        if let Some(i) = &mut self.idle {
+            let due = i.since + i.limit;
+            let sleep = i
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Some(ProxyError::StreamIdleTimeout);
+            }
+        }
+        None
     }
 
     fn inner_done(&self) -> bool {
@@ -107,17 +176,7 @@ impl Body for ProxyBody {
         if this.done.is_none() {
             return Poll::Ready(None);
         }
-        let mut fired = None;
-        if let Some((sleep, e)) = this.deadline.as_mut()
-            && sleep.as_mut().poll(cx).is_ready()
-        {
-            fired = Some(*e);
-        } else if let Some((sleep, _)) = this.idle.as_mut()
-            && sleep.as_mut().poll(cx).is_ready()
-        {
-            fired = Some(ProxyError::StreamIdleTimeout);
-        }
-        if let Some(e) = fired {
+        if let Some(e) = this.expired() {
             this.end(BodyEnd::Timeout(e));
             return Poll::Ready(Some(Err(BodyError::Timeout(e))));
         }
@@ -125,8 +184,17 @@ impl Body for ProxyBody {
             Inner::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Inner::Upstream(b) => Pin::new(b).poll_frame(cx).map_err(BodyError::from),
         };
-        if let (Poll::Ready(Some(Ok(_))), Some((sleep, d))) = (&poll, this.idle.as_mut()) {
-            sleep.as_mut().reset(Instant::now() + *d);
+        if let (Poll::Ready(Some(Ok(_))), Some(idle)) = (&poll, this.idle.as_mut()) {
+            idle.since = Instant::now();
+            if let Some(sleep) = idle.sleep.as_mut() {
+                sleep.as_mut().reset(idle.since + idle.limit);
+            }
+        }
+        if poll.is_pending()
+            && let Some(e) = this.arm_timers(cx)
+        {
+            this.end(BodyEnd::Timeout(e));
+            return Poll::Ready(Some(Err(BodyError::Timeout(e))));
         }
         match &poll {
             Poll::Ready(None) => this.end(BodyEnd::Complete),

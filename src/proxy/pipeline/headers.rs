@@ -13,8 +13,16 @@ use crate::proxy::rng::SharedRng;
 /// `x-request-id`.
 pub const REQUEST_ID: &str = "x-request-id";
 
+// Names inserted on every request, built once: inserting by `&str` would allocate a fresh
+// custom header name each time.
+const REQUEST_ID_NAME: HeaderName = HeaderName::from_static(REQUEST_ID);
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+const HOP_BY_HOP_COUNT: usize = 7;
+
 /// Hop-by-hop headers never forwarded (RFC 9110 §7.6.1 plus the usual legacy ones).
-const HOP_BY_HOP: [HeaderName; 7] = [
+const HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -23,6 +31,9 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::TRAILER,
     header::UPGRADE,
 ];
+
+/// The prefix every name in [`ENVOY_INTERNAL`] shares.
+const ENVOY_PREFIX: &str = "x-envoy-";
 
 /// Envoy-internal request headers that an edge Envoy (use_remote_address, as Envoy Gateway
 /// configures it) removes from external requests, so clients cannot steer retries or timeouts.
@@ -44,6 +55,14 @@ const ENVOY_INTERNAL: [&str; 13] = [
 
 /// Removes Envoy-internal headers sent by an external client.
 pub fn clean_external_request(headers: &mut HeaderMap) {
+    // One pass over the request's few names spares thirteen lookups when (as nearly always)
+    // the client sent no `x-envoy-` header.
+    if !headers
+        .keys()
+        .any(|name| name.as_str().starts_with(ENVOY_PREFIX))
+    {
+        return;
+    }
     for name in ENVOY_INTERNAL {
         headers.remove(name);
     }
@@ -52,25 +71,39 @@ pub fn clean_external_request(headers: &mut HeaderMap) {
 /// Keeps the client's `x-request-id`, or sets a new UUIDv4-shaped one; returns it.
 pub fn ensure_request_id(headers: &mut HeaderMap, rng: &SharedRng) -> String {
     if let Some(id) = headers
-        .get(REQUEST_ID)
+        .get(&REQUEST_ID_NAME)
         .and_then(|v| v.to_str().ok())
         .filter(|s| !s.is_empty())
     {
         return id.to_string();
     }
     let (a, b) = (rng.next_u64(), rng.next_u64());
-    let id = format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0x0fff,
-        ((b >> 48) & 0x3fff) | 0x8000,
-        b & 0xffff_ffff_ffff
-    );
+    // `{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}` of the fields below, written without the
+    // formatting machinery (each field fits its width exactly).
+    let mut id = [0u8; 36];
+    hex(&mut id[0..8], a >> 32);
+    id[8] = b'-';
+    hex(&mut id[9..13], (a >> 16) & 0xffff);
+    id[13] = b'-';
+    id[14] = b'4';
+    hex(&mut id[15..18], a & 0x0fff);
+    id[18] = b'-';
+    hex(&mut id[19..23], ((b >> 48) & 0x3fff) | 0x8000);
+    id[23] = b'-';
+    hex(&mut id[24..36], b & 0xffff_ffff_ffff);
+    let id = String::from_utf8(id.to_vec()).unwrap_or_default();
     if let Ok(v) = HeaderValue::from_str(&id) {
-        headers.insert(REQUEST_ID, v);
+        headers.insert(REQUEST_ID_NAME, v);
     }
     id
+}
+
+/// Writes `value` as lower-case hex, zero-padded to fill `out`.
+fn hex(out: &mut [u8], mut value: u64) {
+    for digit in out.iter_mut().rev() {
+        *digit = b"0123456789abcdef"[(value & 0xf) as usize];
+        value >>= 4;
+    }
 }
 
 /// The request sent upstream for one attempt: HTTP/1.1 in origin form with a Host header, or
@@ -102,15 +135,10 @@ pub fn upstream_request(
         headers.insert(header::HOST, v);
     }
     // Envoy Gateway runs with use_remote_address: append the peer to x-forwarded-for.
-    let peer_ip = peer.ip().to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.is_empty() => format!("{prev}, {peer_ip}"),
-        _ => peer_ip,
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+    if let Some(v) = forwarded_for(headers.get(&X_FORWARDED_FOR), peer) {
+        headers.insert(X_FORWARDED_FOR, v);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     let path = parts
         .uri
         .path_and_query()
@@ -139,6 +167,21 @@ pub fn upstream_request(
     req
 }
 
+/// `x-forwarded-for` with `peer` appended to the client's value (if any), written into one
+/// buffer (the header value is the only allocation).
+fn forwarded_for(previous: Option<&HeaderValue>, peer: SocketAddr) -> Option<HeaderValue> {
+    let previous = previous
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty());
+    let mut out = Vec::with_capacity(previous.map_or(0, |p| p.len() + 2) + 40);
+    if let Some(prev) = previous {
+        out.extend_from_slice(prev.as_bytes());
+        out.extend_from_slice(b", ");
+    }
+    let _ = std::io::Write::write_fmt(&mut out, format_args!("{}", peer.ip()));
+    HeaderValue::from_maybe_shared(Bytes::from(out)).ok()
+}
+
 /// Removes hop-by-hop headers from a response and sets Envoy's `server` header.
 pub fn clean_response(headers: &mut HeaderMap) {
     strip_hop_by_hop(headers);
@@ -146,16 +189,33 @@ pub fn clean_response(headers: &mut HeaderMap) {
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Headers named in `Connection` are hop-by-hop too.
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(n);
+    // One pass over the message's few names finds which hop-by-hop headers are there, so
+    // absent ones cost no lookup.
+    let mut present = [false; HOP_BY_HOP_COUNT];
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present[i] = true;
+        }
+    }
+    // Headers named in `Connection` are hop-by-hop too. The usual token, `keep-alive`, is
+    // removed below anyway, so the common case collects (and allocates) nothing.
+    if present[0] {
+        // (`Connection` is HOP_BY_HOP[0].)
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|s| s.split(','))
+            .map(str::trim)
+            .filter(|n| !n.eq_ignore_ascii_case("keep-alive"))
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            .collect();
+        for n in &named {
+            headers.remove(n);
+        }
+    }
+    for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, p)| *p) {
+        headers.remove(name);
     }
 }
 
@@ -175,6 +235,27 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
         assert_eq!(h.get(REQUEST_ID).unwrap(), id.as_str());
+    }
+
+    #[test]
+    fn generated_request_ids_are_uuid_v4_shaped_hex() {
+        let (rng, twin) = (
+            RngSource::new(9).stream("ids"),
+            RngSource::new(9).stream("ids"),
+        );
+        for _ in 0..64 {
+            let id = ensure_request_id(&mut HeaderMap::new(), &rng);
+            let (a, b) = (twin.next_u64(), twin.next_u64());
+            let expected = format!(
+                "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+                a >> 32,
+                (a >> 16) & 0xffff,
+                a & 0x0fff,
+                ((b >> 48) & 0x3fff) | 0x8000,
+                b & 0xffff_ffff_ffff
+            );
+            assert_eq!(id, expected);
+        }
     }
 
     #[test]

@@ -405,9 +405,13 @@ impl Pipeline {
         let per_try = action.retry.as_ref().and_then(|r| r.per_try_timeout);
         let mut retry = action.retry.as_ref().map(RetryState::new);
         let mut previous_hosts: Vec<usize> = Vec::new();
+        // The host of the attempt before, moved into `previous_hosts` only when a retry follows,
+        // so a request without retries never allocates the list.
+        let mut last_host: Option<usize> = None;
         // Held from a retry's admission until that retry's attempt ends.
         let mut _retry_slot: Option<ResourceGuard> = None;
         loop {
+            previous_hosts.extend(last_host.take());
             let ctx = PickContext {
                 previous_hosts: &previous_hosts,
                 hash,
@@ -424,7 +428,7 @@ impl Pipeline {
                 return Err(ProxyError::NoHealthyUpstream);
             };
             let host = Arc::clone(&cluster.hosts.hosts()[index]);
-            previous_hosts.push(index);
+            last_host = Some(index);
             x.attempt_on(&host);
             let active = host.start_request();
 
