@@ -742,3 +742,31 @@ async fn grpc_probes_reuse_the_host_connection_across_timeouts() {
     assert_eq!(b.connections.load(Ordering::Relaxed), 1);
     assert_eq!(slow.connections.load(Ordering::Relaxed), 1);
 }
+
+/// The runner keeps one session per host: repeated probes of a host share its connection.
+#[tokio::test]
+async fn runner_reuses_one_connection_per_host() {
+    use std::sync::atomic::Ordering;
+
+    use crate::proxy::testing::{Backend, Behavior};
+    let (a, b) = (
+        Backend::start("a", Behavior::default()).await,
+        Backend::start("b", Behavior::default()).await,
+    );
+    let spec = Arc::new(http_spec("/", |c| {
+        c.interval = Duration::from_millis(20);
+        c.no_traffic_interval = Duration::from_millis(20);
+    }));
+    let stats = Arc::new(HealthCheckStats::default());
+    let handle = HealthChecker::spawn(spec, vec![a.addr, b.addr], |_, _| {}, stats, 1);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while a.hits() < 4 || b.hits() < 4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("four probes per host within 10 s");
+    drop(handle);
+    assert_eq!(a.connections.load(Ordering::Relaxed), 1);
+    assert_eq!(b.connections.load(Ordering::Relaxed), 1);
+}
