@@ -14,13 +14,13 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, TE, USER_AGENT};
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use super::config::{GrpcCheckConfig, USER_AGENT as HC_AGENT};
 use super::probe::{Connection, ProbeResult};
 use crate::proxy::grpc::{GRPC_STATUS, is_grpc_request};
-use hyper::client::conn::http2::SendRequest;
 
 /// The method Envoy calls.
 pub const HEALTH_CHECK_PATH: &str = "/grpc.health.v1.Health/Check";

@@ -6,6 +6,7 @@
 //! Envoy Gateway does not set it). Envoy drops it when the answer says `connection: close`, on a
 //! reset or close, and for HTTP on a timeout (a gRPC timeout only resets the stream). TCP probes
 //! use a fresh connection each time.
+
 use std::net::SocketAddr;
 
 use bytes::Bytes;
