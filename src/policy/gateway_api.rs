@@ -407,4 +407,8 @@ pub struct ServicePort {
     pub target_port: Option<Value>,
     #[serde(default)]
     pub protocol: Option<String>,
+    /// `kubernetes.io/h2c`, `grpc`, `kubernetes.io/ws`, ...: Envoy Gateway picks the upstream
+    /// protocol from it.
+    #[serde(default)]
+    pub app_protocol: Option<String>,
 }

@@ -27,7 +27,7 @@ pub mod router;
 pub mod server;
 pub mod stats;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod timeout;
 
 pub use server::{Proxy, ProxyBuilder, ProxyHandle, StartError};

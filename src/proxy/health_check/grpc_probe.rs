@@ -14,11 +14,12 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, TE, USER_AGENT};
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use super::config::{GrpcCheckConfig, USER_AGENT as HC_AGENT};
-use super::probe::ProbeResult;
+use super::probe::{Connection, ProbeResult};
 use crate::proxy::grpc::{GRPC_STATUS, is_grpc_request};
 
 /// The method Envoy calls.
@@ -31,18 +32,27 @@ pub(super) async fn grpc_probe(
     g: &GrpcCheckConfig,
     timeout: Duration,
     addr: SocketAddr,
+    slot: &mut Option<Connection<SendRequest<Full<Bytes>>>>,
 ) -> ProbeResult {
-    let Ok(stream) = TcpStream::connect(addr).await else {
+    if slot.as_ref().is_some_and(|c| c.sender.is_closed()) {
+        *slot = None;
+    }
+    if slot.is_none() {
+        let Ok(stream) = TcpStream::connect(addr).await else {
+            return ProbeResult::NetworkFailure;
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok((sender, conn)) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await
+        else {
+            return ProbeResult::NetworkFailure;
+        };
+        *slot = Some(Connection::new(sender, conn));
+    }
+    // The connection stays in the session: a timeout resets only this stream, as in Envoy.
+    let Some(mut sender) = slot.as_ref().map(|c| c.sender.clone()) else {
         return ProbeResult::NetworkFailure;
     };
-    let _ = stream.set_nodelay(true);
-    let Ok((mut sender, conn)) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await
-    else {
-        return ProbeResult::NetworkFailure;
-    };
-    // The connection task ends when the probe (and so the sender) is dropped.
-    let conn = tokio::spawn(conn);
     let request = http::Request::builder()
         .method(http::Method::POST)
         .uri(format!("http://{}{HEALTH_CHECK_PATH}", g.authority))
@@ -58,7 +68,9 @@ pub(super) async fn grpc_probe(
             Ok(response) => judge(response).await,
         },
     };
-    conn.abort();
+    if result.is_network() {
+        *slot = None;
+    }
     result
 }
 

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::config::HealthCheckSpec;
-use super::probe::{ProbeResult, probe_checked};
+use super::probe::{ProbeResult, Session, probe_session};
 use super::state::HostHealthState;
 
 /// Envoy's `health_check.*` stats of one cluster.
@@ -99,7 +99,10 @@ impl HealthChecker {
             (Arc::new(on_success), Arc::new(on_exclude)),
             stats,
             seed,
-            |spec: Arc<HealthCheckSpec>, addr| async move { probe_checked(&spec, addr).await },
+            |spec: Arc<HealthCheckSpec>, addr, mut session: Session| async move {
+                let (result, exclude) = probe_session(&spec, addr, &mut session).await;
+                (result, exclude, session)
+            },
         )
     }
 
@@ -126,9 +129,9 @@ impl HealthChecker {
             (Arc::new(|_| {}), Arc::new(|_| {})),
             stats,
             seed,
-            move |spec, addr| {
+            move |spec, addr, session| {
                 let run = prober(spec, addr);
-                async move { (run.await, false) }
+                async move { (run.await, false, session) }
             },
         )
     }
@@ -144,8 +147,8 @@ impl HealthChecker {
     ) -> HealthCheckerHandle
     where
         F: Fn(usize, bool) + Send + Sync + 'static,
-        P: Fn(Arc<HealthCheckSpec>, SocketAddr) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = (ProbeResult, bool)> + Send + 'static,
+        P: Fn(Arc<HealthCheckSpec>, SocketAddr, Session) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = (ProbeResult, bool, Session)> + Send + 'static,
     {
         let prober = Arc::new(prober);
         let on_transition = Arc::new(on_transition);
@@ -268,8 +271,8 @@ struct HostTask<F, P> {
 impl<F, P, Fut> HostTask<F, P>
 where
     F: Fn(usize, bool) + Send + Sync + 'static,
-    P: Fn(Arc<HealthCheckSpec>, SocketAddr) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = (ProbeResult, bool)> + Send + 'static,
+    P: Fn(Arc<HealthCheckSpec>, SocketAddr, Session) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = (ProbeResult, bool, Session)> + Send + 'static,
 {
     async fn run(self) {
         let mut state =
@@ -277,9 +280,13 @@ where
         if !self.jitter.is_zero() {
             tokio::time::sleep(self.jitter).await;
         }
+        // The host's health-check connection, reused between probes as Envoy does.
+        let mut session = Session::default();
         loop {
             self.stats.attempt.fetch_add(1, Ordering::Relaxed);
-            let (result, exclude) = (self.prober)(self.spec.clone(), self.addr).await;
+            let (result, exclude, kept) =
+                (self.prober)(self.spec.clone(), self.addr, session).await;
+            session = kept;
             if exclude {
                 (self.on_exclude)(self.index);
             }

@@ -629,3 +629,144 @@ async fn http_probe_reports_immediate_health_check_fail() {
         (ProbeResult::Success, false)
     );
 }
+
+// ---- connection reuse ------------------------------------------------------------------------
+
+/// Envoy's HTTP health checker keeps its connection between probes (`reuse_connection` defaults
+/// to true; Envoy Gateway leaves it) and closes it on a timeout.
+#[tokio::test]
+async fn http_probes_reuse_the_host_connection_until_a_timeout() {
+    use std::sync::atomic::Ordering;
+
+    use crate::proxy::testing::{Backend, Behavior};
+    let b = Backend::start("b", Behavior::default()).await;
+    let ok = http_spec("/", |_| {});
+    let mut session = probe::Session::default();
+    for _ in 0..3 {
+        assert_eq!(
+            probe::probe_session(&ok, b.addr, &mut session).await.0,
+            ProbeResult::Success
+        );
+    }
+    // A failing answer keeps the connection too.
+    let failing = http_spec("/status/503", |_| {});
+    assert_eq!(
+        probe::probe_session(&failing, b.addr, &mut session).await.0,
+        ProbeResult::Failed
+    );
+    assert_eq!(b.hits(), 4);
+    assert_eq!(b.connections.load(Ordering::Relaxed), 1);
+    // A timeout closes it; the next probe connects again.
+    let slow = http_spec("/?delay=1000", |_| {});
+    assert_eq!(
+        probe::probe_session(&slow, b.addr, &mut session).await.0,
+        ProbeResult::Timeout
+    );
+    assert_eq!(
+        probe::probe_session(&ok, b.addr, &mut session).await.0,
+        ProbeResult::Success
+    );
+    assert_eq!(b.connections.load(Ordering::Relaxed), 2);
+}
+
+/// A `connection: close` answer ends the connection (Envoy's `shouldClose`).
+#[tokio::test]
+async fn http_probe_reconnects_after_connection_close() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = accepted.clone();
+    let server = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                // One request, one answer, and the server keeps the socket open: only the
+                // header tells the client not to reuse it.
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            });
+        }
+    });
+    let ok = http_spec("/", |_| {});
+    let mut session = probe::Session::default();
+    for _ in 0..2 {
+        assert_eq!(
+            probe::probe_session(&ok, addr, &mut session).await.0,
+            ProbeResult::Success
+        );
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    server.abort();
+}
+
+/// Envoy's gRPC health checker keeps its HTTP/2 connection too, and a timeout only resets the
+/// stream.
+#[tokio::test]
+async fn grpc_probes_reuse_the_host_connection_across_timeouts() {
+    use std::sync::atomic::Ordering;
+
+    use crate::proxy::testing::{Backend, Behavior};
+    // The test backend answers the health call without gRPC headers: an active failure, which
+    // keeps the connection.
+    let b = Backend::start("b", Behavior::default()).await;
+    let mut session = probe::Session::default();
+    let spec = grpc_spec(None);
+    for _ in 0..2 {
+        assert_eq!(
+            probe::probe_session(&spec, b.addr, &mut session).await.0,
+            ProbeResult::Failed
+        );
+    }
+    let slow = Backend::start(
+        "slow",
+        Behavior {
+            delay: Duration::from_millis(1000),
+            ..Behavior::default()
+        },
+    )
+    .await;
+    let mut slow_session = probe::Session::default();
+    for _ in 0..2 {
+        assert_eq!(
+            probe::probe_session(&spec, slow.addr, &mut slow_session)
+                .await
+                .0,
+            ProbeResult::Timeout
+        );
+    }
+    assert_eq!(b.hits(), 2);
+    assert_eq!(b.connections.load(Ordering::Relaxed), 1);
+    assert_eq!(slow.connections.load(Ordering::Relaxed), 1);
+}
+
+/// The runner keeps one session per host: repeated probes of a host share its connection.
+#[tokio::test]
+async fn runner_reuses_one_connection_per_host() {
+    use std::sync::atomic::Ordering;
+
+    use crate::proxy::testing::{Backend, Behavior};
+    let (a, b) = (
+        Backend::start("a", Behavior::default()).await,
+        Backend::start("b", Behavior::default()).await,
+    );
+    let spec = Arc::new(http_spec("/", |c| {
+        c.interval = Duration::from_millis(20);
+        c.no_traffic_interval = Duration::from_millis(20);
+    }));
+    let stats = Arc::new(HealthCheckStats::default());
+    let handle = HealthChecker::spawn(spec, vec![a.addr, b.addr], |_, _| {}, stats, 1);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while a.hits() < 4 || b.hits() < 4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("four probes per host within 10 s");
+    drop(handle);
+    assert_eq!(a.connections.load(Ordering::Relaxed), 1);
+    assert_eq!(b.connections.load(Ordering::Relaxed), 1);
+}

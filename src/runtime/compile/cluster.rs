@@ -9,10 +9,10 @@ use crate::policy::btp::{
     ActiveHealthCheck, ActiveHealthCheckPayload, BackendTrafficPolicySpec, CircuitBreaker, CrdEnum,
     HealthCheck, LoadBalancer, PassiveHealthCheck,
 };
-use crate::policy::topology::{RouteKind, RuleNode};
+use crate::policy::topology::RuleNode;
 use crate::proxy::config::{
     CircuitBreakerThresholds, ClusterConfig, FailurePercentage, LbPolicy, OutlierDetectionConfig,
-    Percent, RetryBudget, SlowStart, TcpKeepalive, UpstreamProtocol,
+    Percent, RetryBudget, SlowStart, TcpKeepalive,
 };
 use crate::proxy::health_check::{CheckKind, GrpcCheckConfig, HealthCheckConfig, TcpCheckConfig};
 use crate::scenario::duration::parse_duration;
@@ -63,23 +63,6 @@ pub(super) fn build(
         });
     }
     Ok(cluster)
-}
-
-/// The upstream HTTP version, as Envoy Gateway picks the cluster's protocol options:
-/// `useClientProtocol` wins (use the downstream protocol), a GRPCRoute's cluster speaks HTTP/2,
-/// everything else HTTP/1.1 (internal/xds/translator/cluster.go,
-/// `buildTypedExtensionProtocolOptions`).
-pub(super) fn upstream_protocol(
-    kind: RouteKind,
-    spec: &BackendTrafficPolicySpec,
-) -> UpstreamProtocol {
-    if spec.use_client_protocol == Some(true) {
-        UpstreamProtocol::UseDownstream
-    } else if kind == RouteKind::Grpc {
-        UpstreamProtocol::Http2
-    } else {
-        UpstreamProtocol::Http1
-    }
 }
 
 fn duration(text: &str) -> Result<Duration, String> {

@@ -2,6 +2,7 @@
 //! listener, one route per rule match, one cluster per route rule (Envoy Gateway's names), and
 //! every policy field the proxy enforces mapped onto Envoy's settings.
 
+mod app_protocol;
 mod cluster;
 mod features;
 mod route;
@@ -90,7 +91,16 @@ pub fn compile(
                 endpoints,
             )
             .map_err(|e| format!("cluster {cluster_name}: {e}"))?;
-            built.upstream_protocol = cluster::upstream_protocol(route.kind, &spec);
+            let rule = &route.rules[a.rule];
+            let destinations =
+                app_protocol::destinations(objects, route.kind, rule, &route.meta.namespace);
+            built.upstream_protocol =
+                app_protocol::upstream_protocol(route.kind, &spec, &destinations);
+            if app_protocol::mixed(&destinations) {
+                warnings.push(format!(
+                    "cluster {cluster_name}: a WebSocket appProtocol together with HTTP/2 (an h2c or grpc appProtocol, or a GRPCRoute); Envoy Gateway splits the rule into one cluster per backendRef ({cluster_name}/backend/N), the embedded proxy serves it as one cluster"
+                ));
+            }
             if built.endpoints.is_empty() {
                 warnings.push(format!("cluster {cluster_name} has no endpoints: requests to it get 503 no healthy upstream"));
             }

@@ -217,3 +217,165 @@ fn upstream_protocol_follows_route_kind_and_use_client_protocol() {
         UpstreamProtocol::Http2
     );
 }
+
+const APP_PROTOCOLS: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: eg, namespace: default}
+spec:
+  gatewayClassName: eg
+  listeners:
+    - {name: http, protocol: HTTP, port: 80}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: h2c, namespace: default}
+spec: {ports: [{name: http, port: 8080, appProtocol: kubernetes.io/h2c}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: eg-h2c, namespace: default}
+spec: {ports: [{port: 8080, appProtocol: gateway.envoyproxy.io/h2c}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: grpc, namespace: default}
+spec: {ports: [{port: 8080, appProtocol: grpc}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: other-port, namespace: default}
+spec: {ports: [{port: 8080}, {port: 9090, appProtocol: kubernetes.io/h2c}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ws, namespace: default}
+spec: {ports: [{port: 8080, appProtocol: kubernetes.io/ws}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: plain, namespace: default}
+spec: {ports: [{name: http, port: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: plain-1, namespace: default, labels: {kubernetes.io/service-name: plain}}
+addressType: IPv4
+ports: [{name: http, port: 8080, appProtocol: kubernetes.io/h2c}]
+endpoints: [{addresses: [10.0.0.1]}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: b-h2c, namespace: default}
+spec:
+  endpoints: [{ip: {address: 10.0.0.2, port: 8080}}]
+  appProtocols: [gateway.envoyproxy.io/h2c]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: b-ws, namespace: default}
+spec:
+  endpoints: [{ip: {address: 10.0.0.3, port: 8080}}]
+  appProtocols: [gateway.envoyproxy.io/ws]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: app, namespace: default}
+spec:
+  parentRefs: [{name: eg}]
+  hostnames: [app.example.com]
+  rules:
+    - {matches: [{path: {value: /r0}}], backendRefs: [{name: h2c, port: 8080}]}
+    - {matches: [{path: {value: /r1}}], backendRefs: [{name: eg-h2c, port: 8080}]}
+    - {matches: [{path: {value: /r2}}], backendRefs: [{name: grpc, port: 8080}]}
+    - {matches: [{path: {value: /r3}}], backendRefs: [{name: other-port, port: 8080}]}
+    - {matches: [{path: {value: /r4}}], backendRefs: [{name: ws, port: 8080}]}
+    - {matches: [{path: {value: /r5}}], backendRefs: [{name: plain, port: 8080}, {name: h2c, port: 8080}]}
+    - {matches: [{path: {value: /r6}}], backendRefs: [{name: plain, port: 8080}, {name: h2c, port: 8080, weight: 0}]}
+    - {matches: [{path: {value: /r7}}], backendRefs: [{group: gateway.envoyproxy.io, kind: Backend, name: b-h2c}]}
+    - {matches: [{path: {value: /r8}}], backendRefs: [{group: gateway.envoyproxy.io, kind: Backend, name: b-ws}]}
+    - {matches: [{path: {value: /r9}}], backendRefs: [{name: ws, port: 8080}, {name: h2c, port: 8080}]}
+    - {matches: [{path: {value: /r10}}], backendRefs: [{name: plain, port: 8080}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: client, namespace: default}
+spec:
+  parentRefs: [{name: eg}]
+  hostnames: [client.example.com]
+  rules: [{backendRefs: [{name: ws, port: 8080}, {name: h2c, port: 8080}]}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: BackendTrafficPolicy
+metadata: {name: client, namespace: default}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: client}]
+  useClientProtocol: true
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: rpc, namespace: default}
+spec:
+  parentRefs: [{name: eg}]
+  hostnames: [rpc.example.com]
+  rules:
+    - backendRefs: [{name: plain, port: 8080}]
+    - matches: [{method: {service: x.Y}}]
+      backendRefs: [{name: ws, port: 8080}]
+"#;
+
+/// Envoy Gateway v1.9.0 (internal/gatewayapi/route.go `resolveBackendProtocol`,
+/// `shouldForceHTTP1Upstream`; internal/xds/translator/cluster.go
+/// `buildTypedExtensionProtocolOptions`): the backend's appProtocol picks the upstream protocol.
+#[test]
+fn upstream_protocol_follows_backend_app_protocol() {
+    use crate::proxy::config::UpstreamProtocol::{Http1, Http2, UseDownstream};
+    let c = compiled_from(APP_PROTOCOLS);
+    let protocol = |name: &str| {
+        c.config
+            .clusters
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no cluster {name}"))
+            .upstream_protocol
+    };
+    let rule = |i: usize| protocol(&format!("httproute/default/app/rule/{i}"));
+    // A Service port's kubernetes.io/h2c (or the Backend spelling) or grpc → HTTP/2.
+    assert_eq!(rule(0), Http2);
+    assert_eq!(rule(1), Http2);
+    assert_eq!(rule(2), Http2);
+    // Only the port the backendRef names counts.
+    assert_eq!(rule(3), Http1);
+    // WebSocket → explicit HTTP/1.1.
+    assert_eq!(rule(4), Http1);
+    // One HTTP/2 destination makes the cluster HTTP/2; a weight-0 backendRef is no destination.
+    assert_eq!(rule(5), Http2);
+    assert_eq!(rule(6), Http1);
+    // Envoy Gateway Backend `appProtocols`.
+    assert_eq!(rule(7), Http2);
+    assert_eq!(rule(8), Http1);
+    // WebSocket beats HTTP/2 (Envoy Gateway would split the rule into per-backend clusters).
+    assert_eq!(rule(9), Http1);
+    // An EndpointSlice port's appProtocol is not read.
+    assert_eq!(rule(10), Http1);
+    // useClientProtocol beats every appProtocol.
+    assert_eq!(protocol("httproute/default/client/rule/0"), UseDownstream);
+    // A GRPCRoute is HTTP/2 whatever the appProtocol, except WebSocket forces HTTP/1.1.
+    assert_eq!(protocol("grpcroute/default/rpc/rule/0"), Http2);
+    assert_eq!(protocol("grpcroute/default/rpc/rule/1"), Http1);
+
+    let mixed: Vec<&String> = c
+        .warnings
+        .iter()
+        .filter(|w| w.contains("WebSocket appProtocol together with HTTP/2"))
+        .collect();
+    // Envoy Gateway splits such rules whatever useClientProtocol says.
+    assert_eq!(mixed.len(), 3, "{:?}", c.warnings);
+    for cluster in [
+        "httproute/default/app/rule/9",
+        "httproute/default/client/rule/0",
+        "grpcroute/default/rpc/rule/1",
+    ] {
+        assert!(mixed.iter().any(|w| w.contains(cluster)), "{mixed:?}");
+    }
+}
