@@ -9,9 +9,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
-use super::tests::{addr, cluster, forward, route, start_routes, stat};
+use super::tests::{addr, cluster, concurrent_gets, forward, route, start_routes, stat};
 use crate::proxy::config::UpstreamProtocol;
 use crate::proxy::testing::{Backend, Behavior, blackhole_addr, get, get_h2c};
 
@@ -86,22 +84,9 @@ async fn max_parallel_requests_bounds_concurrent_streams() {
     let a = addr(&p);
     // Warm the connection so every request below finds it ready.
     assert_eq!(get(a, "/", &[]).await.status, 200);
-    let tasks: Vec<_> = (0..5)
-        .map(|_| {
-            tokio::spawn(async move {
-                let t = Instant::now();
-                let r = get(a, "/", &[]).await;
-                (
-                    r.status,
-                    r.headers.contains_key("x-envoy-overloaded"),
-                    t.elapsed(),
-                )
-            })
-        })
-        .collect();
     let (mut ok, mut overflow) = (0, 0);
-    for t in tasks {
-        match t.await.unwrap() {
+    for outcome in concurrent_gets(a, 5).await {
+        match outcome {
             (200, false, _) => ok += 1,
             (503, true, took) => {
                 assert!(

@@ -85,6 +85,26 @@ pub(super) fn forward() -> ForwardAction {
     ForwardAction::to_cluster(CLUSTER)
 }
 
+/// `n` GETs of `/` at once: each one's status, whether it carried `x-envoy-overloaded`, and
+/// how long it took.
+pub(super) async fn concurrent_gets(a: SocketAddr, n: usize) -> Vec<(u16, bool, Duration)> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let r = get(a, "/", &[]).await;
+                let overloaded = r.headers.contains_key("x-envoy-overloaded");
+                (r.status, overloaded, t.elapsed())
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.expect("request task"));
+    }
+    out
+}
+
 #[tokio::test]
 async fn all_breaker_limits_zero_overflow_every_request() {
     let b = Backend::start("x", Behavior::default()).await;
@@ -298,23 +318,9 @@ async fn pending_overflow_lets_max_parallel_requests_through() {
     let p = start(c, forward()).await;
     let a = addr(&p);
     let t0 = Instant::now();
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            tokio::spawn(async move {
-                let t = Instant::now();
-                let r = get(a, "/", &[]).await;
-                (
-                    r.status,
-                    r.headers.contains_key("x-envoy-overloaded"),
-                    t.elapsed(),
-                )
-            })
-        })
-        .collect();
     let mut ok = 0;
     let mut overflow = 0;
-    for t in tasks {
-        let (status, overloaded, took) = t.await.unwrap();
+    for (status, overloaded, took) in concurrent_gets(a, 10).await {
         match status {
             200 => ok += 1,
             503 => {
