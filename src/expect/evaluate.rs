@@ -266,34 +266,50 @@ pub type ClusterCounters = HashMap<String, HashMap<String, u64>>;
 /// (half the one-second sampling period).
 const SAMPLE_LATENESS: Duration = Duration::from_millis(500);
 
-/// Counter samples taken during a run: the cumulative value of every counter per cluster, at
-/// each sampling time.
+/// Counter samples taken during a run. Each sample keeps only the counters that changed since
+/// the one before, so a long run costs memory for what moved, not for every counter every
+/// second.
 #[derive(Debug, Clone, Default)]
 pub struct StatTimeline {
-    samples: Vec<(Duration, ClusterCounters)>,
+    changes: Vec<(Duration, ClusterCounters)>,
+    /// Every counter's newest value.
+    latest: ClusterCounters,
 }
 
 impl StatTimeline {
-    /// Adds a sample (times must not go backwards).
+    /// Adds a sample of every counter (times must not go backwards).
     pub fn push(&mut self, at: Duration, counters: ClusterCounters) {
-        self.samples.push((at, counters));
+        let mut changed: ClusterCounters = HashMap::new();
+        for (scope, stats) in counters {
+            let known = self.latest.entry(scope.clone()).or_default();
+            for (name, value) in stats {
+                if known.get(&name) != Some(&value) {
+                    known.insert(name.clone(), value);
+                    changed
+                        .entry(scope.clone())
+                        .or_default()
+                        .insert(name, value);
+                }
+            }
+        }
+        self.changes.push((at, changed));
     }
 
-    /// The samples, oldest first.
-    pub fn samples(&self) -> &[(Duration, ClusterCounters)] {
-        &self.samples
+    /// The samples, oldest first, each with the counters that changed at it.
+    pub fn changes(&self) -> &[(Duration, ClusterCounters)] {
+        &self.changes
     }
 
-    /// The value of a counter at time `t`: the newest sample taken by then (0 before any). A
+    /// The value of a counter at time `t`: its newest value sampled by then (0 before any). A
     /// sample is stamped when it was actually taken, a little after its tick (more on a busy
     /// machine), so the sample of tick `t` counts as taken at `t`.
     fn value_at(&self, cluster: &str, stat: &str, t: Duration) -> u64 {
         let by = t.saturating_add(SAMPLE_LATENESS);
-        self.samples
+        self.changes
             .iter()
             .take_while(|(at, _)| *at <= by)
+            .filter_map(|(_, c)| c.get(cluster)?.get(stat).copied())
             .last()
-            .and_then(|(_, c)| c.get(cluster)?.get(stat).copied())
             .unwrap_or(0)
     }
 }
@@ -302,7 +318,7 @@ impl StatSource for StatTimeline {
     /// Sums over the clusters in scope; a counter no cluster has (the fault filter's, the local
     /// rate limiter's) is summed over the listener and root scopes instead.
     fn increase(&self, clusters: &[String], stat: &str, from: Duration, to: Duration) -> u64 {
-        let latest = self.samples.last().map(|(_, c)| c);
+        let latest = Some(&self.latest).filter(|_| !self.changes.is_empty());
         let cluster_has = latest.is_some_and(|c| {
             clusters
                 .iter()
