@@ -254,21 +254,21 @@ impl WindowedRecorder {
     }
 
     /// One aggregate per window overlapping `[from, to)`, with the window's start time; windows
-    /// with no requests in scope are included (as zeros) so a time series has no gaps.
-    pub fn timeline(
-        &self,
-        filter: impl Fn(&SeriesKey) -> bool,
+    /// with no requests in scope are included (as zeros) so a time series has no gaps. Lazy: an
+    /// aggregate holds a full histogram (a few hundred KiB), so a caller that keeps only a few
+    /// numbers per window never holds more than one, however long the run.
+    pub fn timeline<'a>(
+        &'a self,
+        filter: impl Fn(&SeriesKey) -> bool + 'a,
         from: Duration,
         to: Duration,
-    ) -> Vec<(Duration, Aggregate)> {
+    ) -> impl Iterator<Item = (Duration, Aggregate)> + 'a {
         let (first, end) = self.window_range(from, to);
         let last_seen = self.newest_window().map_or(0, |w| w.saturating_add(1));
-        (first..end.min(last_seen))
-            .map(|w| {
-                let start = self.window.saturating_mul(w);
-                (start, self.aggregate(&filter, start, start + self.window))
-            })
-            .collect()
+        (first..end.min(last_seen)).map(move |w| {
+            let start = self.window.saturating_mul(w);
+            (start, self.aggregate(&filter, start, start + self.window))
+        })
     }
 
     /// The newest window any sample fell in, if any.

@@ -62,7 +62,6 @@ pub fn build(
                     Duration::ZERO,
                     run_length,
                 )
-                .into_iter()
                 .map(|(t, a)| (t.as_secs_f64(), responses(&a)))
                 .collect();
             replicas.push(ReplicaSeries {
@@ -107,7 +106,6 @@ fn route_series(
     let filter = |k: &SeriesKey| k.route == Some(rule.route_id);
     let points = recorder
         .timeline(filter, Duration::ZERO, run_length)
-        .into_iter()
         .map(|(t, a)| {
             let flag = |code: &str| {
                 ResponseFlag::parse(code)

@@ -190,7 +190,7 @@ fn late_samples_for_compacted_windows_are_merged_not_lost() {
         max >= Duration::from_millis(20) && max < Duration::from_micros(20_020),
         "{max:?}"
     );
-    let timeline = r.timeline(all, Duration::ZERO, 20 * SEC);
+    let timeline: Vec<_> = r.timeline(all, Duration::ZERO, 20 * SEC).collect();
     assert_eq!(timeline.len(), 10, "windows 0..=9, gaps included");
     assert_eq!(timeline[5].1.requests, 1);
     assert_eq!(timeline[6].1.requests, 0);
