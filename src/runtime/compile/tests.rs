@@ -190,20 +190,23 @@ spec:
   useClientProtocol: true
 "#;
 
+/// The upstream protocol of the compiled cluster `name`.
+fn upstream_protocol(c: &Compiled, name: &str) -> crate::proxy::config::UpstreamProtocol {
+    c.config
+        .clusters
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no cluster {name}"))
+        .upstream_protocol
+}
+
 /// Envoy Gateway: `useClientProtocol` → use_downstream_protocol_config; a GRPCRoute cluster →
 /// explicit HTTP/2; otherwise explicit HTTP/1.1.
 #[test]
 fn upstream_protocol_follows_route_kind_and_use_client_protocol() {
     use crate::proxy::config::UpstreamProtocol;
     let c = compiled_from(PROTOCOLS);
-    let protocol = |name: &str| {
-        c.config
-            .clusters
-            .iter()
-            .find(|c| c.name == name)
-            .unwrap_or_else(|| panic!("no cluster {name}"))
-            .upstream_protocol
-    };
+    let protocol = |name: &str| upstream_protocol(&c, name);
     assert_eq!(
         protocol("httproute/default/plain/rule/0"),
         UpstreamProtocol::Http1
@@ -331,14 +334,7 @@ spec:
 fn upstream_protocol_follows_backend_app_protocol() {
     use crate::proxy::config::UpstreamProtocol::{Http1, Http2, UseDownstream};
     let c = compiled_from(APP_PROTOCOLS);
-    let protocol = |name: &str| {
-        c.config
-            .clusters
-            .iter()
-            .find(|c| c.name == name)
-            .unwrap_or_else(|| panic!("no cluster {name}"))
-            .upstream_protocol
-    };
+    let protocol = |name: &str| upstream_protocol(&c, name);
     let rule = |i: usize| protocol(&format!("httproute/default/app/rule/{i}"));
     // A Service port's kubernetes.io/h2c (or the Backend spelling) or grpc → HTTP/2.
     assert_eq!(rule(0), Http2);
