@@ -9,16 +9,9 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use super::tests::{addr, cluster, concurrent_gets, forward, route, start_routes, stat};
+use super::tests::{addr, cluster, concurrent_gets, forward, route, slow, start_routes, stat};
 use crate::proxy::config::UpstreamProtocol;
 use crate::proxy::testing::{Backend, Behavior, blackhole_addr, get, get_h2c};
-
-fn slow(ms: u64) -> Behavior {
-    Behavior {
-        delay: Duration::from_millis(ms),
-        ..Behavior::default()
-    }
-}
 
 #[tokio::test]
 async fn use_client_protocol_follows_the_downstream_version() {

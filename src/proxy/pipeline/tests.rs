@@ -85,6 +85,14 @@ pub(super) fn forward() -> ForwardAction {
     ForwardAction::to_cluster(CLUSTER)
 }
 
+/// A backend behaviour that answers after `ms` milliseconds.
+pub(super) fn slow(ms: u64) -> Behavior {
+    Behavior {
+        delay: Duration::from_millis(ms),
+        ..Behavior::default()
+    }
+}
+
 /// `n` GETs of `/` at once: each one's status, whether it carried `x-envoy-overloaded`, and
 /// how long it took.
 pub(super) async fn concurrent_gets(a: SocketAddr, n: usize) -> Vec<(u16, bool, Duration)> {
@@ -210,14 +218,7 @@ async fn route_timeout_gives_504_ut() {
 
 #[tokio::test]
 async fn per_try_timeout_retries_on_another_host() {
-    let slow = Backend::start(
-        "slow",
-        Behavior {
-            delay: Duration::from_millis(500),
-            ..Behavior::default()
-        },
-    )
-    .await;
+    let slow = Backend::start("slow", slow(500)).await;
     let fast = Backend::start("fast", Behavior::default()).await;
     let mut action = forward();
     action.retry = Some(RetryPolicy {
@@ -304,14 +305,7 @@ async fn consecutive_5xx_ejects_and_traffic_moves_to_healthy_hosts() {
 
 #[tokio::test]
 async fn pending_overflow_lets_max_parallel_requests_through() {
-    let b = Backend::start(
-        "x",
-        Behavior {
-            delay: Duration::from_millis(300),
-            ..Behavior::default()
-        },
-    )
-    .await;
+    let b = Backend::start("x", slow(300)).await;
     let mut c = cluster(&[b.addr]);
     c.circuit_breaker.max_pending_requests = 0;
     c.circuit_breaker.max_requests = 3;
@@ -342,14 +336,7 @@ async fn pending_overflow_lets_max_parallel_requests_through() {
 
 #[tokio::test]
 async fn requests_wait_for_a_connection_when_max_connections_is_reached() {
-    let b = Backend::start(
-        "x",
-        Behavior {
-            delay: Duration::from_millis(100),
-            ..Behavior::default()
-        },
-    )
-    .await;
+    let b = Backend::start("x", slow(100)).await;
     let mut c = cluster(&[b.addr]);
     c.circuit_breaker.max_connections = 1;
     c.circuit_breaker.max_pending_requests = 1;
@@ -621,14 +608,7 @@ async fn route_timeout_during_the_body_resets_the_stream() {
 
 #[tokio::test]
 async fn client_going_away_releases_everything_and_logs_dc() {
-    let b = Backend::start(
-        "x",
-        Behavior {
-            delay: Duration::from_millis(300),
-            ..Behavior::default()
-        },
-    )
-    .await;
+    let b = Backend::start("x", slow(300)).await;
     let p = start(cluster(&[b.addr]), forward()).await;
     let mut log = p.subscribe_access_log();
     let a = addr(&p);
@@ -794,24 +774,14 @@ async fn weighted_backends_split_traffic() {
 async fn pending_requests_do_not_hold_max_requests_slots() {
     // One connection, parallel limit 2: requests queue for the connection instead of
     // overflowing max_requests, because Envoy checks max_requests when a request attaches.
-    let b = Backend::start(
-        "x",
-        Behavior {
-            delay: Duration::from_millis(50),
-            ..Behavior::default()
-        },
-    )
-    .await;
+    let b = Backend::start("x", slow(50)).await;
     let mut c = cluster(&[b.addr]);
     c.circuit_breaker.max_connections = 1;
     c.circuit_breaker.max_requests = 2;
     let p = start(c, forward()).await;
     let a = addr(&p);
-    let tasks: Vec<_> = (0..5)
-        .map(|_| tokio::spawn(async move { get(a, "/", &[]).await.status }))
-        .collect();
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), 200);
+    for (status, _, _) in concurrent_gets(a, 5).await {
+        assert_eq!(status, 200);
     }
     assert_eq!(stat(&p, "upstream_cx_total"), 1);
     assert_eq!(stat(&p, "upstream_rq_pending_overflow"), 0);
@@ -821,24 +791,13 @@ async fn pending_requests_do_not_hold_max_requests_slots() {
 
 #[tokio::test]
 async fn never_more_than_max_requests_in_flight() {
-    let b = Backend::start(
-        "x",
-        Behavior {
-            delay: Duration::from_millis(100),
-            ..Behavior::default()
-        },
-    )
-    .await;
+    let b = Backend::start("x", slow(100)).await;
     let mut c = cluster(&[b.addr]);
     c.circuit_breaker.max_requests = 3;
     let p = start(c, forward()).await;
     let a = addr(&p);
-    let tasks: Vec<_> = (0..20)
-        .map(|_| tokio::spawn(async move { get(a, "/", &[]).await.status }))
-        .collect();
     let mut ok = 0;
-    for t in tasks {
-        let s = t.await.unwrap();
+    for (s, _, _) in concurrent_gets(a, 20).await {
         assert!(s == 200 || s == 503, "{s}");
         ok += u64::from(s == 200);
     }
@@ -850,23 +809,13 @@ async fn never_more_than_max_requests_in_flight() {
 
 #[tokio::test]
 async fn per_host_connection_limit_queues_requests() {
-    let b = Backend::start(
-        "x",
-        Behavior {
-            delay: Duration::from_millis(50),
-            ..Behavior::default()
-        },
-    )
-    .await;
+    let b = Backend::start("x", slow(50)).await;
     let mut c = cluster(&[b.addr]);
     c.circuit_breaker.per_host_max_connections = 2;
     let p = start(c, forward()).await;
     let a = addr(&p);
-    let tasks: Vec<_> = (0..8)
-        .map(|_| tokio::spawn(async move { get(a, "/", &[]).await.status }))
-        .collect();
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), 200);
+    for (status, _, _) in concurrent_gets(a, 8).await {
+        assert_eq!(status, 200);
     }
     assert!(b.connections.load(std::sync::atomic::Ordering::SeqCst) <= 2);
     assert!(b.max_in_flight.load(std::sync::atomic::Ordering::SeqCst) <= 2);
