@@ -318,20 +318,17 @@ impl StatSource for StatTimeline {
     /// Sums over the clusters in scope; a counter no cluster has (the fault filter's, the local
     /// rate limiter's) is summed over the listener and root scopes instead.
     fn increase(&self, clusters: &[String], stat: &str, from: Duration, to: Duration) -> u64 {
-        let latest = Some(&self.latest).filter(|_| !self.changes.is_empty());
-        let cluster_has = latest.is_some_and(|c| {
-            clusters
-                .iter()
-                .any(|name| c.get(name).is_some_and(|s| s.contains_key(stat)))
-        });
+        let latest = &self.latest;
+        let cluster_has = clusters
+            .iter()
+            .any(|name| latest.get(name).is_some_and(|s| s.contains_key(stat)));
         let scopes: Vec<&String> = if cluster_has {
             clusters.iter().collect()
         } else {
-            latest.map_or_else(Vec::new, |c| {
-                c.keys()
-                    .filter(|k| k.is_empty() || k.starts_with("http."))
-                    .collect()
-            })
+            latest
+                .keys()
+                .filter(|k| k.is_empty() || k.starts_with("http."))
+                .collect()
         };
         scopes
             .into_iter()
