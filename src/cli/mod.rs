@@ -236,17 +236,26 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Runs `f` on a multi-threaded runtime with `threads` workers (default: one per core); the
-/// first Ctrl-C cancels it.
+/// Runs `f` on a runtime with `threads` workers (default: one per core); the first Ctrl-C
+/// cancels it.
+///
+/// One worker means the current-thread scheduler, an event loop like nginx's single worker:
+/// the multi-threaded one with a single worker still pays for cross-thread hand-offs (its
+/// worker is not the thread that runs `f`) and atomic task-state changes on every wake-up.
 fn with_runtime<F, Fut>(threads: Option<NonZeroUsize>, f: F) -> u8
 where
     F: FnOnce(CancellationToken) -> Fut,
     Fut: std::future::Future<Output = u8>,
 {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = threads {
-        builder.worker_threads(n.get());
-    }
+    let mut builder = match threads.map(NonZeroUsize::get) {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -1,10 +1,12 @@
 //! An upstream cluster: its hosts, circuit breakers, connection pools, load balancer and
 //! outlier detector, all shared by every request and connection of the proxy.
 
+pub mod h1;
 pub mod host_set;
 pub mod outlier;
 pub mod pool;
 pub mod resources;
+pub mod response_body;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -16,8 +16,12 @@
 //! last stream ends) and the next request opens a new connection. As in Envoy, a failed connect
 //! fails the requests pending on it.
 //!
-//! Each connection is driven by one task (per connection, never per request) that also enforces
-//! the idle timeout and the maximum connection duration.
+//! An HTTP/1.1 connection is the proxy's own ([`super::h1`]): the request holding it drives its
+//! I/O, and a timer task per connection (never per request) closes it when idle too long or too
+//! old. An HTTP/2 connection is hyper's, driven by one task per connection that also enforces
+//! those timeouts. A kept-alive HTTP/1.1 connection the upstream closed while idle is noticed
+//! when a request next takes it from the pool (and then discarded, as Envoy would have done
+//! already).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -26,15 +30,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until, timeout};
 
+use super::h1;
 use super::host_set::Host;
 use super::resources::{ClusterResources, ResourceGuard};
+use super::response_body::ResponseBody;
 use crate::proxy::config::TcpKeepalive;
 use crate::proxy::error::ProxyError;
 use crate::proxy::stats::ClusterStats;
@@ -95,7 +100,8 @@ struct H2Conn {
 
 /// One request's use of a connection: the whole HTTP/1.1 connection, returned to the pool by
 /// [`Lease::finish`] and closed when dropped unfinished (the response was not read to the end);
-/// or one HTTP/2 stream, which ends with the lease while the connection stays.
+/// or one HTTP/2 stream, which ends with the lease while the connection stays. Once a request
+/// is sent, the response body holds the lease and finishes it when the body ends.
 #[derive(Debug)]
 pub struct Lease {
     sender: Option<Sender>,
@@ -108,15 +114,22 @@ pub struct Lease {
 
 #[derive(Debug)]
 enum Sender {
-    H1(http1::SendRequest<UpstreamBody>),
+    // Boxed once per connection: leases and parked connections then move a pointer.
+    H1(Box<H1Upstream>),
     H2(http2::SendRequest<UpstreamBody>),
 }
 
+/// An HTTP/1.1 connection and the `max_connections` slot it holds; dropping it closes both.
 #[derive(Debug)]
-struct IdleConn {
-    sender: http1::SendRequest<UpstreamBody>,
+struct H1Upstream {
+    conn: h1::Connection,
     shared: Arc<ConnShared>,
+    slot: ConnSlot,
 }
+
+/// A parked keep-alive connection.
+#[derive(Debug)]
+struct IdleConn(Box<H1Upstream>);
 
 /// State shared by a connection's driver task and its leases.
 #[derive(Debug)]
@@ -166,6 +179,13 @@ impl HostPool {
             .unwrap_or_else(PoisonError::into_inner)
             .push(conn);
     }
+
+    /// Takes the parked connection `shared` belongs to, if it is parked.
+    fn take_idle(&self, shared: &Arc<ConnShared>) -> Option<IdleConn> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = idle.iter().position(|c| Arc::ptr_eq(&c.0.shared, shared))?;
+        Some(idle.swap_remove(at))
+    }
 }
 
 /// Gets a connection (`h2`: a stream) to `host`: idle or ready, new, or after waiting as a
@@ -186,7 +206,7 @@ async fn acquire_h1(ctx: &Arc<PoolContext>, host: &Arc<Host>) -> Result<Lease, P
     // The common case first: an idle connection, taken without registering for wake-ups
     // (registering and deregistering lock the cluster's waiter list on every request).
     while let Some(idle) = host.pool.pop() {
-        if let Some(lease) = reuse(ctx, host, idle).await {
+        if let Some(lease) = reuse(ctx, host, idle) {
             return Ok(lease);
         }
     }
@@ -199,7 +219,7 @@ async fn acquire_h1(ctx: &Arc<PoolContext>, host: &Arc<Host>) -> Result<Lease, P
         notified.as_mut().enable();
 
         while let Some(idle) = host.pool.pop() {
-            if let Some(lease) = reuse(ctx, host, idle).await {
+            if let Some(lease) = reuse(ctx, host, idle) {
                 return Ok(lease);
             }
         }
@@ -331,18 +351,20 @@ fn max_requests_reached(ctx: &PoolContext, served: u32) -> bool {
         .is_some_and(|m| served >= m)
 }
 
-async fn reuse(ctx: &Arc<PoolContext>, host: &Arc<Host>, idle: IdleConn) -> Option<Lease> {
-    let IdleConn { mut sender, shared } = idle;
+/// A parked connection for a new request, unless it was closed meanwhile (dropping it frees
+/// its slot).
+fn reuse(ctx: &Arc<PoolContext>, host: &Arc<Host>, idle: IdleConn) -> Option<Lease> {
+    let IdleConn(mut upstream) = idle;
+    let shared = Arc::clone(&upstream.shared);
     if shared.busy.swap(true, Ordering::AcqRel) || shared.closing.load(Ordering::Acquire) {
         return None;
     }
-    // hyper needs a moment after the previous response to accept the next request.
-    if sender.ready().await.is_err() {
-        shared.closing.store(true, Ordering::Release);
+    if !upstream.conn.is_usable() {
+        tracing::debug!(host = %host.endpoint.addr, "idle upstream connection was closed");
         return None;
     }
     Some(Lease {
-        sender: Some(Sender::H1(sender)),
+        sender: Some(Sender::H1(upstream)),
         shared,
         host: Arc::clone(host),
         ctx: Arc::clone(ctx),
@@ -421,13 +443,23 @@ async fn connect_h1(
     slot: ConnSlot,
 ) -> Result<Lease, ProxyError> {
     let stream = open_tcp(ctx, host).await?;
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| ProxyError::ConnectFailure)?;
     let shared = new_shared(true, 0);
-    tokio::spawn(drive(conn, slot, Arc::clone(&shared)));
+    let settings = ctx.settings;
+    if settings.idle_timeout.is_some() || settings.max_connection_duration.is_some() {
+        tokio::spawn(watch_h1(
+            Arc::clone(host),
+            Arc::clone(&shared),
+            settings,
+            Arc::clone(&ctx.stats),
+        ));
+    }
+    let upstream = Box::new(H1Upstream {
+        conn: h1::Connection::new(stream),
+        shared: Arc::clone(&shared),
+        slot,
+    });
     Ok(Lease {
-        sender: Some(Sender::H1(sender)),
+        sender: Some(Sender::H1(upstream)),
         shared,
         host: Arc::clone(host),
         ctx: Arc::clone(ctx),
@@ -552,6 +584,43 @@ where
     drop(slot);
 }
 
+/// Closes an HTTP/1.1 connection that stays idle for `idle_timeout` or reaches
+/// `max_connection_duration`: at once when it is parked, else when its request ends. Ends when
+/// the connection does.
+async fn watch_h1(
+    host: Arc<Host>,
+    shared: Arc<ConnShared>,
+    settings: PoolSettings,
+    stats: Arc<ClusterStats>,
+) {
+    while let Some(wake) = shared.next_check(&settings, Instant::now()) {
+        tokio::select! {
+            () = shared.drained.notified() => return,
+            () = sleep_until(wake) => {}
+        }
+        let now = Instant::now();
+        let too_old = settings
+            .max_connection_duration
+            .is_some_and(|max| now >= shared.created + max);
+        let idle_too_long = settings
+            .idle_timeout
+            .is_some_and(|idle| !shared.is_busy() && now >= shared.idle_since() + idle);
+        if too_old || idle_too_long {
+            shared.closing.store(true, Ordering::SeqCst);
+            // Parked: close it now. In use: its lease sees `closing` and closes it.
+            if let Some(parked) = host.pool.take_idle(&shared) {
+                if too_old {
+                    stats.upstream_cx_max_duration_reached.inc();
+                } else {
+                    stats.upstream_cx_idle_timeout.inc();
+                }
+                drop(parked);
+            }
+            return;
+        }
+    }
+}
+
 impl ConnShared {
     /// A request or stream is using the connection.
     fn is_busy(&self) -> bool {
@@ -599,30 +668,58 @@ impl Lease {
         matches!(self.sender, Some(Sender::H2(_)))
     }
 
-    /// Sends one request and waits for the response headers.
-    pub async fn send(
-        &mut self,
-        req: Request<UpstreamBody>,
-    ) -> Result<Response<Incoming>, ProxyError> {
-        let result = match self.sender.as_mut() {
-            None => {
-                return Err(ProxyError::Reset {
-                    before_request: true,
-                });
-            }
-            Some(Sender::H1(sender)) => {
-                self.shared.served.fetch_add(1, Ordering::AcqRel);
-                sender.send_request(req).await
-            }
-            // Streams are counted when they open (see `open_stream`).
-            Some(Sender::H2(sender)) => sender.send_request(req).await,
+    /// Sends one HTTP/1.1 request (`encode` writes its head, `body` follows) and waits for the
+    /// response head; the response body then holds this lease.
+    pub async fn send_h1(
+        mut self,
+        encode: impl FnOnce(&mut Vec<u8>),
+        body: &Bytes,
+        head_request: bool,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        let Some(Sender::H1(upstream)) = self.sender.as_mut() else {
+            return Err(ProxyError::Reset {
+                before_request: true,
+            });
         };
-        result.map_err(|e| {
-            tracing::debug!(host = %self.host.endpoint.addr, error = %e, "upstream request failed");
-            ProxyError::Reset {
-                before_request: e.is_canceled(),
+        self.shared.served.fetch_add(1, Ordering::AcqRel);
+        match upstream.conn.exchange(encode, body, head_request).await {
+            Ok((head, state)) => {
+                let mut response = Response::new(());
+                *response.status_mut() = head.status;
+                *response.version_mut() = head.version;
+                *response.headers_mut() = head.headers;
+                Ok(response.map(|()| ResponseBody::h1(self, state, head.keep_alive)))
             }
-        })
+            Err(e) => {
+                tracing::debug!(host = %self.host.endpoint.addr, error = %e, "upstream request failed");
+                Err(ProxyError::Reset {
+                    before_request: matches!(e, h1::ExchangeError::NotSent(_)),
+                })
+            }
+        }
+    }
+
+    /// Sends one request on this HTTP/2 stream and waits for the response headers; the
+    /// response body then holds this lease.
+    pub async fn send_h2(
+        mut self,
+        req: Request<UpstreamBody>,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        // Streams are counted when they open (see `open_stream`).
+        let Some(Sender::H2(sender)) = self.sender.as_mut() else {
+            return Err(ProxyError::Reset {
+                before_request: true,
+            });
+        };
+        match sender.send_request(req).await {
+            Ok(response) => Ok(response.map(|body| ResponseBody::h2(self, body))),
+            Err(e) => {
+                tracing::debug!(host = %self.host.endpoint.addr, error = %e, "upstream request failed");
+                Err(ProxyError::Reset {
+                    before_request: e.is_canceled(),
+                })
+            }
+        }
     }
 
     /// The response was read completely: park the connection for reuse when allowed.
@@ -630,29 +727,29 @@ impl Lease {
         self.reusable = true;
     }
 
-    fn release_h1(&mut self, sender: http1::SendRequest<UpstreamBody>) {
+    /// The HTTP/1.1 connection, while this lease holds one.
+    pub(super) fn h1_connection(&mut self) -> Option<&mut h1::Connection> {
+        match self.sender.as_mut() {
+            Some(Sender::H1(upstream)) => Some(&mut upstream.conn),
+            _ => None,
+        }
+    }
+
+    fn release_h1(&mut self, upstream: Box<H1Upstream>) {
         let served = self.shared.served.load(Ordering::Acquire);
         let max_reached = max_requests_reached(&self.ctx, served);
         if max_reached {
             self.ctx.stats.upstream_cx_max_requests.inc();
         }
-        let keep = self.reusable
-            && !max_reached
-            && !sender.is_closed()
-            && !self.shared.closing.load(Ordering::Acquire);
+        let keep = self.reusable && !max_reached && !self.shared.closing.load(Ordering::Acquire);
         if keep {
             self.mark_idle();
             self.shared.busy.store(false, Ordering::Release);
-            self.host.pool.push(IdleConn {
-                sender,
-                shared: Arc::clone(&self.shared),
-            });
+            self.host.pool.push(IdleConn(upstream));
             self.ctx.resources.capacity.notify_waiters();
         } else {
-            // Dropping the only sender ends the connection; its driver then frees the slot.
-            self.shared.closing.store(true, Ordering::Release);
             self.shared.busy.store(false, Ordering::Release);
-            drop(sender);
+            drop(upstream);
         }
     }
 
@@ -680,6 +777,15 @@ impl Drop for Lease {
             Some(Sender::H1(sender)) => self.release_h1(sender),
             Some(Sender::H2(sender)) => self.release_h2(sender),
         }
+    }
+}
+
+impl Drop for H1Upstream {
+    fn drop(&mut self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.slot.ctx.stats.upstream_cx_destroy.inc();
+        // Ends the connection's timer task.
+        self.shared.drained.notify_one();
     }
 }
 

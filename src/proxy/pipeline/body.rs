@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 use super::exchange::Exchange;
+use crate::proxy::cluster::response_body::{ResponseBody, ResponseBodyError};
 use crate::proxy::error::ProxyError;
 
 /// Response body sent downstream.
@@ -47,7 +47,7 @@ pub enum BodyEnd {
 pub enum BodyError {
     /// The upstream body failed.
     #[error("upstream body: {0}")]
-    Upstream(#[from] hyper::Error),
+    Upstream(#[from] ResponseBodyError),
     /// A timeout fired while streaming.
     #[error("{0}")]
     Timeout(ProxyError),
@@ -56,7 +56,7 @@ pub enum BodyError {
 #[derive(Debug)]
 enum Inner {
     Full(Option<Bytes>),
-    Upstream(Incoming),
+    Upstream(ResponseBody),
 }
 
 #[derive(Debug)]
@@ -88,7 +88,7 @@ impl ProxyBody {
     /// A streamed upstream body, cut off with `error` at `deadline`, or with a stream idle
     /// timeout when no frame arrives for `idle`.
     pub(crate) fn upstream(
-        body: Incoming,
+        body: ResponseBody,
         deadline: Option<(Instant, ProxyError)>,
         idle: Option<Duration>,
         done: Exchange,
@@ -111,6 +111,11 @@ impl ProxyBody {
 
     fn end(&mut self, how: BodyEnd) {
         if let Some(mut done) = self.done.take() {
+            if how != BodyEnd::Complete {
+                // Close the upstream connection (or reset the stream) before the request
+                // settles, as a completed body returned its connection before.
+                self.inner = Inner::Full(None);
+            }
             done.settle(how);
         }
     }

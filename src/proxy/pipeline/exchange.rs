@@ -1,7 +1,8 @@
 //! The running record of one request. It is settled exactly once — when the response body
 //! ends, or when the request is abandoned (the client went away while the proxy was still
-//! waiting upstream) — and settling returns the upstream connection, releases the request's
-//! circuit-breaker slots, and writes the access log entry.
+//! waiting upstream) — and settling releases the request's circuit-breaker slots and writes
+//! the access log entry. (The upstream connection belongs to the response body, which returns
+//! it when the body ends.)
 
 use std::sync::Arc;
 
@@ -12,7 +13,6 @@ use crate::proxy::access_log::{AccessLogEntry, AccessLogSink};
 use crate::proxy::cluster::Cluster;
 use crate::proxy::cluster::host_set::{ActiveRequest, Host};
 use crate::proxy::cluster::outlier::Outcome;
-use crate::proxy::cluster::pool::Lease;
 use crate::proxy::cluster::resources::ResourceGuard;
 use crate::proxy::error::ProxyError;
 use crate::proxy::flags::ResponseFlag;
@@ -29,8 +29,6 @@ pub(crate) struct Exchange {
     /// The host of the attempt in flight (reported to outlier detection when a route-level
     /// timer cuts the attempt short).
     pub in_flight: Option<Arc<Host>>,
-    /// The upstream connection serving the response.
-    pub lease: Option<Lease>,
     /// The `max_requests` slot and host active-request count of the final attempt.
     pub attempt: Option<(ResourceGuard, ActiveRequest)>,
     /// The request is gRPC: local replies take gRPC form.
@@ -59,7 +57,6 @@ impl Exchange {
             start,
             cluster: None,
             in_flight: None,
-            lease: None,
             attempt: None,
             grpc_request: false,
             head_request: false,
@@ -97,11 +94,7 @@ impl Exchange {
         self.settled = true;
         let flags = &mut self.entry.response_flags;
         match how {
-            BodyEnd::Complete => {
-                if let Some(lease) = self.lease.take() {
-                    lease.finish();
-                }
-            }
+            BodyEnd::Complete => {}
             BodyEnd::UpstreamError => flags.insert(ResponseFlag::UpstreamConnectionTermination),
             BodyEnd::Timeout(e) => {
                 flags.insert(e.flag());
@@ -117,8 +110,7 @@ impl Exchange {
             }
             BodyEnd::Dropped => flags.insert(ResponseFlag::DownstreamConnectionTermination),
         }
-        // Release the connection and circuit-breaker slots before logging.
-        drop(self.lease.take());
+        // Release the circuit-breaker slots before logging.
         drop(self.attempt.take());
         self.entry.duration = self.start.elapsed();
         if self.entry.status > 0 {

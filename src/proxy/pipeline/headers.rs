@@ -106,65 +106,139 @@ fn hex(out: &mut [u8], mut value: u64) {
     }
 }
 
-/// The request sent upstream for one attempt: HTTP/1.1 in origin form with a Host header, or
-/// HTTP/2 (`h2`) with the authority in `:authority` and `te: trailers` kept (gRPC needs it).
-pub fn upstream_request(
-    parts: &Parts,
-    body: Bytes,
-    peer: SocketAddr,
-    h2: bool,
-) -> Request<Full<Bytes>> {
-    let mut headers = parts.headers.clone();
-    // Envoy keeps `te: trailers` and drops every other TE value.
-    let te_trailers = headers
-        .get(header::TE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+/// The header fields of a request on its way upstream, worked out once per request without
+/// copying the downstream map: which downstream fields pass (not hop-by-hop, not named in
+/// `Connection`), and the ones the proxy sets (`te: trailers` kept when asked for, the Host
+/// from an HTTP/2 client's authority, `x-forwarded-for` with the peer appended — Envoy
+/// Gateway runs with use_remote_address — and `x-forwarded-proto`).
+pub struct UpstreamHeaders<'a> {
+    parts: &'a Parts,
+    /// Names the client listed in `Connection` (rarely any besides `keep-alive`).
+    connection_named: Vec<HeaderName>,
+    te_trailers: bool,
+    host: Option<HeaderValue>,
+    forwarded_for: Option<HeaderValue>,
+}
+
+impl<'a> UpstreamHeaders<'a> {
+    /// The upstream fields of `parts`, a request from `peer`.
+    pub fn new(parts: &'a Parts, peer: SocketAddr) -> Self {
+        let headers = &parts.headers;
+        // Envoy keeps `te: trailers` and drops every other TE value.
+        let te_trailers = headers
+            .get(header::TE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+            });
+        // HTTP/2 clients send the authority instead of a Host header.
+        let host = if headers.contains_key(header::HOST) {
+            None
+        } else {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        };
+        UpstreamHeaders {
+            parts,
+            connection_named: connection_named(headers),
+            te_trailers,
+            host,
+            forwarded_for: forwarded_for(headers.get(&X_FORWARDED_FOR), peer),
+        }
+    }
+
+    /// Calls `f` with every field the upstream request carries.
+    pub fn for_each(&self, mut f: impl FnMut(&HeaderName, &HeaderValue)) {
+        for (name, value) in &self.parts.headers {
+            let replaced = name == X_FORWARDED_FOR || name == X_FORWARDED_PROTO;
+            if !replaced && !HOP_BY_HOP.contains(name) && !self.connection_named.contains(name) {
+                f(name, value);
+            }
+        }
+        if let Some(host) = &self.host {
+            f(&header::HOST, host);
+        }
+        if self.te_trailers {
+            f(&header::TE, &HeaderValue::from_static("trailers"));
+        }
+        if let Some(xff) = &self.forwarded_for {
+            f(&X_FORWARDED_FOR, xff);
+        }
+        f(&X_FORWARDED_PROTO, &HeaderValue::from_static("http"));
+    }
+
+    /// Writes the HTTP/1.1 request head (origin form) for a body of `body_len` bytes:
+    /// `Content-Length` is added when the body is not empty and the client sent none (a
+    /// chunked request arrives buffered whole).
+    pub fn encode_h1(&self, body_len: usize, out: &mut Vec<u8>) {
+        let parts = self.parts;
+        out.extend_from_slice(parts.method.as_str().as_bytes());
+        out.push(b' ');
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        out.extend_from_slice(path.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        self.for_each(|name, value| {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
         });
-    strip_hop_by_hop(&mut headers);
-    if te_trailers {
-        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        if body_len > 0 && !parts.headers.contains_key(header::CONTENT_LENGTH) {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
     }
-    // HTTP/2 clients send the authority instead of a Host header.
-    if !headers.contains_key(header::HOST)
-        && let Some(a) = parts.uri.authority()
-        && let Ok(v) = HeaderValue::from_str(a.as_str())
-    {
-        headers.insert(header::HOST, v);
-    }
-    // Envoy Gateway runs with use_remote_address: append the peer to x-forwarded-for.
-    if let Some(v) = forwarded_for(headers.get(&X_FORWARDED_FOR), peer) {
-        headers.insert(X_FORWARDED_FOR, v);
-    }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    let path = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-    let mut req = Request::new(Full::new(body));
-    *req.method_mut() = parts.method.clone();
-    if h2 {
-        // The Host header becomes `:authority` (hyper's HTTP/2 client takes it from the URI).
-        let authority = headers
-            .remove(header::HOST)
-            .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok())
-            .unwrap_or_else(|| http::uri::Authority::from_static("localhost"));
+
+    /// The HTTP/2 request: the Host header becomes `:authority` (hyper's HTTP/2 client takes
+    /// it from the URI) and `te: trailers` is kept (gRPC needs it).
+    pub fn h2_request(&self, body: Bytes) -> Request<Full<Bytes>> {
+        let mut headers = HeaderMap::with_capacity(self.parts.headers.len() + 3);
+        let mut authority = None;
+        self.for_each(|name, value| {
+            if name == header::HOST {
+                authority = http::uri::Authority::try_from(value.as_bytes()).ok();
+            } else {
+                headers.append(name.clone(), value.clone());
+            }
+        });
+        let authority = authority.unwrap_or_else(|| http::uri::Authority::from_static("localhost"));
+        let path = self
+            .parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
         let uri = Uri::builder()
             .scheme("http")
             .authority(authority)
             .path_and_query(path)
             .build();
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = self.parts.method.clone();
         *req.uri_mut() = uri.unwrap_or_else(|_| Uri::from_static("/"));
         *req.version_mut() = Version::HTTP_2;
-    } else {
-        *req.uri_mut() = Uri::from(path);
-        *req.version_mut() = Version::HTTP_11;
+        *req.headers_mut() = headers;
+        req
     }
-    *req.headers_mut() = headers;
-    req
+}
+
+/// Header names listed in `Connection` (hop-by-hop too), besides the usual `keep-alive`;
+/// the common case collects (and allocates) nothing.
+fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("keep-alive"))
+        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+        .collect()
 }
 
 /// `x-forwarded-for` with `peer` appended to the client's value (if any), written into one
@@ -197,20 +271,9 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
             present[i] = true;
         }
     }
-    // Headers named in `Connection` are hop-by-hop too. The usual token, `keep-alive`, is
-    // removed below anyway, so the common case collects (and allocates) nothing.
+    // (`Connection` is HOP_BY_HOP[0].)
     if present[0] {
-        // (`Connection` is HOP_BY_HOP[0].)
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|s| s.split(','))
-            .map(str::trim)
-            .filter(|n| !n.eq_ignore_ascii_case("keep-alive"))
-            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
-            .collect();
-        for n in &named {
+        for n in &connection_named(headers) {
             headers.remove(n);
         }
     }
@@ -258,6 +321,23 @@ mod tests {
         }
     }
 
+    const PEER: ([u8; 4], u16) = ([127, 0, 0, 9], 5);
+
+    /// The fields `UpstreamHeaders` passes upstream, as a map.
+    fn upstream_fields(parts: &Parts) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        UpstreamHeaders::new(parts, PEER.into()).for_each(|n, v| {
+            map.append(n.clone(), v.clone());
+        });
+        map
+    }
+
+    fn encode_h1(parts: &Parts, body_len: usize) -> String {
+        let mut out = Vec::new();
+        UpstreamHeaders::new(parts, PEER.into()).encode_h1(body_len, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn upstream_request_is_origin_form_without_hop_by_hop() {
         let (parts, ()) = Request::builder()
@@ -272,14 +352,48 @@ mod tests {
             .into_parts();
         let mut parts = parts;
         clean_external_request(&mut parts.headers);
-        let req = upstream_request(&parts, Bytes::new(), ([127, 0, 0, 9], 5).into(), false);
-        assert!(req.headers().get("x-envoy-retry-on").is_none());
-        assert_eq!(req.uri(), "/a?b=1");
-        let h = req.headers();
+        let h = upstream_fields(&parts);
+        assert!(h.get("x-envoy-retry-on").is_none());
         assert!(h.get("connection").is_none() && h.get("x-drop").is_none());
         assert_eq!(h.get("x-keep").unwrap(), "1");
         assert_eq!(h.get("host").unwrap(), "example.com");
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.9");
+        assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
+        assert_eq!(
+            encode_h1(&parts, 0),
+            "GET /a?b=1 HTTP/1.1\r\nx-keep: 1\r\nhost: example.com\r\n\
+             x-forwarded-for: 10.0.0.1, 127.0.0.9\r\nx-forwarded-proto: http\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn h1_head_states_the_body_length_unless_the_client_did() {
+        let (parts, ()) = Request::builder()
+            .method("POST")
+            .uri("/p")
+            .header("host", "h")
+            .header("transfer-encoding", "chunked")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let head = encode_h1(&parts, 12);
+        assert!(
+            head.starts_with("POST /p HTTP/1.1\r\nhost: h\r\n"),
+            "{head}"
+        );
+        assert!(!head.contains("transfer-encoding"), "{head}");
+        assert!(head.ends_with("content-length: 12\r\n\r\n"), "{head}");
+        // An empty body gets no length (as hyper's client did), a stated one is kept as is.
+        assert!(!encode_h1(&parts, 0).contains("content-length"));
+        let (stated, ()) = Request::builder()
+            .method("PUT")
+            .uri("/p")
+            .header("content-length", "3")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let head = encode_h1(&stated, 3);
+        assert_eq!(head.matches("content-length").count(), 1, "{head}");
     }
 
     #[test]
@@ -292,20 +406,18 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
-        let req = upstream_request(&parts, Bytes::new(), ([127, 0, 0, 9], 5).into(), true);
+        let req = UpstreamHeaders::new(&parts, PEER.into()).h2_request(Bytes::new());
         assert_eq!(req.version(), Version::HTTP_2);
         assert_eq!(req.uri(), "http://grpc.example.com/pkg.Svc/Call");
         assert!(req.headers().get("host").is_none());
         assert_eq!(req.headers().get("te").unwrap(), "trailers");
-        let h1 = upstream_request(&parts, Bytes::new(), ([127, 0, 0, 9], 5).into(), false);
-        assert_eq!(h1.headers().get("te").unwrap(), "trailers");
+        assert_eq!(upstream_fields(&parts).get("te").unwrap(), "trailers");
         let (gzip, ()) = Request::builder()
             .uri("/")
             .header("te", "gzip")
             .body(())
             .unwrap()
             .into_parts();
-        let req = upstream_request(&gzip, Bytes::new(), ([127, 0, 0, 9], 5).into(), false);
-        assert!(req.headers().get("te").is_none());
+        assert!(upstream_fields(&gzip).get("te").is_none());
     }
 }

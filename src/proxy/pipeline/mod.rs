@@ -56,7 +56,6 @@ use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::time::Instant;
 
 pub use self::body::{BodyEnd, BodyError, ProxyBody};
@@ -68,8 +67,9 @@ use super::access_log::{AccessLogEntry, AccessLogSink};
 use super::cluster::Cluster;
 use super::cluster::host_set::{ActiveRequest, Host};
 use super::cluster::outlier::Outcome;
-use super::cluster::pool::{self, Lease};
+use super::cluster::pool;
 use super::cluster::resources::ResourceGuard;
+use super::cluster::response_body::ResponseBody;
 use super::config::{ConfigError, ForwardAction, ListenerConfig, OverrideAction, RouteAction};
 use super::error::{LocalReply, ProxyError};
 use super::flags::{ResponseFlag, ResponseFlags};
@@ -122,8 +122,7 @@ struct RouteTargets {
 
 /// A successful upstream attempt: headers received, body still to stream.
 struct Upstream {
-    response: Response<Incoming>,
-    lease: Lease,
+    response: Response<ResponseBody>,
     attempt: (ResourceGuard, ActiveRequest),
 }
 
@@ -351,10 +350,11 @@ impl Pipeline {
         cluster.note_traffic();
 
         let timers = RouteTimers::start(action, Instant::now());
+        let upstream_headers = headers::UpstreamHeaders::new(&parts, peer);
         let out = Outgoing {
             parts: &parts,
+            headers: &upstream_headers,
             body: &body,
-            peer,
             hash,
         };
         let forwarded = self.forward(&cluster, action, out, &mut x);
@@ -397,8 +397,8 @@ impl Pipeline {
     ) -> Result<Upstream, ProxyError> {
         let Outgoing {
             parts,
+            headers: upstream_headers,
             body,
-            peer,
             hash,
         } = out;
         let stats = &cluster.stats;
@@ -433,7 +433,7 @@ impl Pipeline {
             let active = host.start_request();
 
             let attempt = self
-                .attempt(cluster, &host, parts, body, peer, per_try)
+                .attempt(cluster, &host, parts, upstream_headers, body, per_try)
                 .await;
             let retried = retry.as_ref().is_some_and(|r| r.retries_done() > 0);
             let decision = |retry: &mut Option<RetryState<'_>>, result: AttemptResult<'_>| {
@@ -444,7 +444,6 @@ impl Pipeline {
             let backoff = match attempt {
                 Ok(Attempt {
                     response,
-                    lease,
                     sent_at,
                     rq_slot,
                 }) => {
@@ -464,7 +463,6 @@ impl Pipeline {
                     );
                     let up = Upstream {
                         response,
-                        lease,
                         attempt: (rq_slot, active),
                     };
                     match self.settle(cluster, verdict, retried, x) {
@@ -505,12 +503,12 @@ impl Pipeline {
         cluster: &Arc<Cluster>,
         host: &Arc<Host>,
         parts: &Parts,
+        upstream_headers: &headers::UpstreamHeaders<'_>,
         body: &Bytes,
-        peer: SocketAddr,
         per_try: Option<Duration>,
     ) -> Result<Attempt, ProxyError> {
         let h2 = cluster.config.upstream_protocol.is_h2_for(parts.version);
-        let mut lease = pool::acquire(&cluster.pool, host, h2).await?;
+        let lease = pool::acquire(&cluster.pool, host, h2).await?;
         let Some(rq_slot) = cluster.resources().requests.try_acquire() else {
             cluster.stats.upstream_rq_pending_overflow.inc();
             // The connection is unused: keep it for the next request.
@@ -518,17 +516,26 @@ impl Pipeline {
             return Err(ProxyError::Overflow);
         };
         cluster.stats.upstream_rq_total.inc();
-        let req = headers::upstream_request(parts, body.clone(), peer, h2);
         let sent_at = Instant::now();
+        let exchange = async {
+            if lease.is_h2() {
+                lease
+                    .send_h2(upstream_headers.h2_request(body.clone()))
+                    .await
+            } else {
+                let head = parts.method == http::Method::HEAD;
+                let encode = |out: &mut Vec<u8>| upstream_headers.encode_h1(body.len(), out);
+                lease.send_h1(encode, body, head).await
+            }
+        };
         let response = match per_try {
-            Some(t) => tokio::time::timeout(t, lease.send(req))
+            Some(t) => tokio::time::timeout(t, exchange)
                 .await
                 .unwrap_or(Err(ProxyError::PerTryTimeout))?,
-            None => lease.send(req).await?,
+            None => exchange.await?,
         };
         Ok(Attempt {
             response,
-            lease,
             sent_at,
             rq_slot,
         })
@@ -612,11 +619,7 @@ impl Pipeline {
         features: &RouteFeatures,
         request: &Parts,
     ) -> Pass {
-        let Upstream {
-            response,
-            lease,
-            attempt,
-        } = up;
+        let Upstream { response, attempt } = up;
         let (mut parts, incoming) = response.into_parts();
         let status = parts.status.as_u16();
         if let Some(c) = &x.cluster {
@@ -640,8 +643,8 @@ impl Pipeline {
                     // Envoy redirects only to a request some route matches; otherwise the
                     // original response goes through.
                     if self.router.route_index(&target).is_some() {
-                        // The upstream body is not read: its connection closes with the lease.
-                        drop((lease, incoming, attempt));
+                        // The upstream body is not read: its connection closes with it.
+                        drop((incoming, attempt));
                         return Pass::Redirect {
                             exchange: x,
                             request: target,
@@ -655,17 +658,14 @@ impl Pipeline {
         x.entry.status = parts.status.as_u16();
         Pass::Done(match new_body {
             Some(body) => {
-                // The upstream body is replaced unread: its connection closes with the lease.
-                drop((lease, incoming));
+                // The upstream body is replaced unread: its connection closes with it.
+                drop(incoming);
                 Response::from_parts(parts, ProxyBody::full(body, x))
             }
-            None => {
-                x.lease = Some(lease);
-                Response::from_parts(
-                    parts,
-                    ProxyBody::upstream(incoming, timers.body, timers.body_idle, x),
-                )
-            }
+            None => Response::from_parts(
+                parts,
+                ProxyBody::upstream(incoming, timers.body, timers.body_idle, x),
+            ),
         })
     }
 
@@ -806,15 +806,14 @@ where
 #[derive(Clone, Copy)]
 struct Outgoing<'a> {
     parts: &'a Parts,
+    headers: &'a headers::UpstreamHeaders<'a>,
     body: &'a Bytes,
-    peer: SocketAddr,
     hash: Option<u64>,
 }
 
 /// What a successful attempt holds.
 struct Attempt {
-    response: Response<Incoming>,
-    lease: Lease,
+    response: Response<ResponseBody>,
     sent_at: Instant,
     rq_slot: ResourceGuard,
 }

@@ -903,3 +903,98 @@ async fn start_rejects_bad_binds() {
         .unwrap();
     assert!(matches!(err, crate::proxy::StartError::AdminNotLoopback(_)));
 }
+
+/// A backend speaking raw HTTP/1.1: on every connection it reads one request head, writes
+/// `response`, and closes the connection when `close_after` is set.
+async fn raw_backend(response: &'static [u8], close_after: bool) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = s.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        if s.write_all(response).await.is_err() || close_after {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_the_backend_closed_while_idle_is_replaced() {
+    // The backend closes every connection after one response without saying so.
+    let b = raw_backend(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", true).await;
+    let p = start(cluster(&[b]), forward()).await;
+    for _ in 0..3 {
+        let got = get(addr(&p), "/", &[]).await;
+        assert_eq!((got.status, &got.body[..]), (200, &b"ok"[..]));
+        // Time for the close to arrive before the next request looks at the idle connection.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stat(&p, "upstream_cx_total"), 3);
+    assert_eq!(stat(&p, "upstream_rq_total"), 3);
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn responses_framed_by_chunks_or_by_close_stream_through() {
+    let chunked = raw_backend(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        false,
+    )
+    .await;
+    let p = start(cluster(&[chunked]), forward()).await;
+    for _ in 0..2 {
+        let got = get(addr(&p), "/", &[]).await;
+        assert_eq!((got.status, &got.body[..]), (200, &b"abcde"[..]));
+    }
+    assert_eq!(
+        stat(&p, "upstream_cx_total"),
+        1,
+        "a chunked response keeps the connection"
+    );
+    p.shutdown().await;
+
+    let until_close = raw_backend(
+        b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nto the end",
+        true,
+    )
+    .await;
+    let p = start(cluster(&[until_close]), forward()).await;
+    for _ in 0..2 {
+        let got = get(addr(&p), "/", &[]).await;
+        assert_eq!((got.status, &got.body[..]), (200, &b"to the end"[..]));
+    }
+    assert_eq!(
+        stat(&p, "upstream_cx_total"),
+        2,
+        "a close-delimited body ends its connection"
+    );
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_malformed_upstream_response_is_a_reset() {
+    let b = raw_backend(b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n", false).await;
+    let p = start(cluster(&[b]), forward()).await;
+    let got = get(addr(&p), "/", &[]).await;
+    assert_eq!(got.status, 503);
+    assert_eq!(stat(&p, "upstream_cx_destroy"), 1);
+    p.shutdown().await;
+}
