@@ -21,8 +21,9 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 
 const HOP_BY_HOP_COUNT: usize = 7;
 
-/// Hop-by-hop headers never forwarded (RFC 9110 §7.6.1 plus the usual legacy ones).
-const HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
+/// Hop-by-hop headers never forwarded (RFC 9110 §7.6.1 plus the usual legacy ones). A
+/// `static`: a `const` array is built (and dropped) anew wherever it is used.
+static HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -252,7 +253,21 @@ fn forwarded_for(previous: Option<&HeaderValue>, peer: SocketAddr) -> Option<Hea
         out.extend_from_slice(prev.as_bytes());
         out.extend_from_slice(b", ");
     }
-    let _ = std::io::Write::write_fmt(&mut out, format_args!("{}", peer.ip()));
+    match peer.ip() {
+        // The common case without the formatting machinery.
+        std::net::IpAddr::V4(ip) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(digits.format(octet).as_bytes());
+            }
+        }
+        ip @ std::net::IpAddr::V6(_) => {
+            let _ = std::io::Write::write_fmt(&mut out, format_args!("{ip}"));
+        }
+    }
     HeaderValue::from_maybe_shared(Bytes::from(out)).ok()
 }
 
@@ -364,6 +379,15 @@ mod tests {
             "GET /a?b=1 HTTP/1.1\r\nx-keep: 1\r\nhost: example.com\r\n\
              x-forwarded-for: 10.0.0.1, 127.0.0.9\r\nx-forwarded-proto: http\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn forwarded_for_appends_v4_and_v6_peers() {
+        let v4 = forwarded_for(None, ([10, 200, 0, 7], 1).into()).unwrap();
+        assert_eq!(v4, "10.200.0.7");
+        let prev = HeaderValue::from_static("1.2.3.4");
+        let v6 = forwarded_for(Some(&prev), "[2001:db8::1]:80".parse().unwrap()).unwrap();
+        assert_eq!(v6, "1.2.3.4, 2001:db8::1");
     }
 
     #[test]

@@ -83,8 +83,10 @@ use super::router::Router;
 use super::stats::ListenerStats;
 use super::timeout::RouteTimers;
 
-/// An upstream response header that fails the host's active health checking at once.
-const IMMEDIATE_HC_FAIL: &str = "x-envoy-immediate-health-check-fail";
+/// An upstream response header that fails the host's active health checking at once (a
+/// name built once: looking a header up by `&str` parses the name on every response).
+static IMMEDIATE_HC_FAIL: http::HeaderName =
+    http::HeaderName::from_static("x-envoy-immediate-health-check-fail");
 
 /// What every listener's pipeline shares.
 #[derive(Clone)]
@@ -451,7 +453,7 @@ impl Pipeline {
                     let status = response.status().as_u16();
                     let outlier = grpc::outlier_status(x.grpc_request, status, response.headers());
                     cluster.report(&host, Outcome::Response(outlier));
-                    if response.headers().contains_key(IMMEDIATE_HC_FAIL) {
+                    if response.headers().contains_key(&IMMEDIATE_HC_FAIL) {
                         cluster.immediate_health_check_fail(&host);
                     }
                     let verdict = decision(

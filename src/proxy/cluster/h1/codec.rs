@@ -2,6 +2,8 @@
 //! delimited (RFC 9112 §6.3), and the chunked transfer coding. Pure functions over buffers; the
 //! connection drives them.
 
+use std::mem::MaybeUninit;
+
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, StatusCode, Version};
@@ -64,9 +66,15 @@ pub fn parse_head(
     buf: &mut BytesMut,
     head_request: bool,
 ) -> Result<Option<ResponseHead>, FramingError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut slots);
-    let len = match parsed.parse(buf) {
+    // Uninitialised slots: zeroing a hundred of them cost more than parsing a small head.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
+    let parse = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut parsed,
+        buf,
+        &mut slots,
+    );
+    let len = match parse {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
             return Err(FramingError::HeadTooLarge);
@@ -85,23 +93,31 @@ pub fn parse_head(
     } else {
         Version::HTTP_11
     };
-    // Offsets into the head, so the values can share its memory once it is split off.
+    // Offsets into the head (it is smaller than 64 KiB), so the values can share its memory
+    // once it is split off.
     let base = buf.as_ptr() as usize;
-    let mut fields: [(usize, usize, usize, usize); MAX_HEADERS] = [(0, 0, 0, 0); MAX_HEADERS];
+    let mut fields = [Field::default(); MAX_HEADERS];
     let count = parsed.headers.len();
     for (field, h) in fields.iter_mut().zip(parsed.headers.iter()) {
-        let name = h.name.as_ptr() as usize - base;
-        let value = h.value.as_ptr() as usize - base;
-        *field = (name, name + h.name.len(), value, value + h.value.len());
+        let at = |s: &[u8]| (s.as_ptr() as usize - base) as u16;
+        let (name, value) = (at(h.name.as_bytes()), at(h.value));
+        *field = Field {
+            name: (name, name + h.name.len() as u16),
+            value: (value, value + h.value.len() as u16),
+        };
     }
     let head = buf.split_to(len).freeze();
     let mut headers = HeaderMap::with_capacity(count);
     let mut facts = Facts::default();
-    for &(ns, ne, vs, ve) in &fields[..count] {
+    for field in &fields[..count] {
+        let (ns, ne) = (usize::from(field.name.0), usize::from(field.name.1));
+        let (vs, ve) = (usize::from(field.value.0), usize::from(field.value.1));
         let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| FramingError::Head)?;
         let value =
             HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| FramingError::Head)?;
-        facts.note(&name, &value)?;
+        if facts.note(&name, &value)? == Consumed::Yes {
+            continue;
+        }
         headers.append(name, value);
     }
     let bodiless = head_request
@@ -138,6 +154,13 @@ pub fn parse_head(
     }))
 }
 
+/// Where one header line's name and value lie in the head.
+#[derive(Debug, Default, Clone, Copy)]
+struct Field {
+    name: (u16, u16),
+    value: (u16, u16),
+}
+
 /// What the head says about framing and persistence.
 #[derive(Debug, Default)]
 struct Facts {
@@ -148,8 +171,17 @@ struct Facts {
     keep_alive: bool,
 }
 
+/// Whether a header line was framing for this hop only, so the response need not carry it.
+#[derive(Debug, PartialEq, Eq)]
+enum Consumed {
+    Yes,
+    No,
+}
+
 impl Facts {
-    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), FramingError> {
+    /// Notes what `name: value` says; hop-by-hop framing (`Transfer-Encoding`, `Keep-Alive`, a
+    /// `Connection` of only `close`/`keep-alive`) is consumed: the proxy never forwards it.
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<Consumed, FramingError> {
         if name == header::CONTENT_LENGTH {
             // Repeated or comma-joined values must all agree.
             for part in value.as_bytes().split(|b| *b == b',') {
@@ -168,17 +200,27 @@ impl Facts {
             let chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
             self.chunked = chunked;
             self.other_coding = !chunked;
+            return Ok(Consumed::Yes);
         } else if name == header::CONNECTION {
+            let mut only_persistence = true;
             for token in value.as_bytes().split(|b| *b == b',') {
                 let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
                     self.close = true;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") {
                     self.keep_alive = true;
+                } else {
+                    only_persistence = false;
                 }
             }
+            // Naming other headers: kept, so the response cleaning removes those too.
+            if only_persistence {
+                return Ok(Consumed::Yes);
+            }
+        } else if name.as_str() == "keep-alive" {
+            return Ok(Consumed::Yes);
         }
-        Ok(())
+        Ok(Consumed::No)
     }
 }
 

@@ -371,3 +371,24 @@ async fn bodies_collect_through_the_http_body_trait() {
     assert_eq!(collected.trailers().unwrap()["x-t"], "1");
     assert_eq!(collected.to_bytes(), "a");
 }
+
+#[test]
+fn hop_by_hop_framing_is_consumed_by_the_codec() {
+    let h = head(
+        b"HTTP/1.1 200 OK\r\nconnection: keep-alive\r\nkeep-alive: timeout=5\r\ntransfer-encoding: chunked\r\nx-app: 1\r\n\r\n",
+        false,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(h.framing, Framing::Chunked);
+    assert_eq!(h.headers.len(), 1, "{:?}", h.headers);
+    // A Connection header naming other fields stays for the response cleaning to act on.
+    let h = head(
+        b"HTTP/1.1 200 OK\r\nconnection: close, x-hop\r\nx-hop: 1\r\ncontent-length: 0\r\n\r\n",
+        false,
+    )
+    .unwrap()
+    .unwrap();
+    assert!(!h.keep_alive);
+    assert!(h.headers.contains_key("connection") && h.headers.contains_key("x-hop"));
+}
