@@ -4,25 +4,30 @@
 //! [`Connection`], so the pool is simply the set of workers' connections and no request ever
 //! waits on a lock. A connection is opened lazily, reused while the server keeps it alive, and
 //! discarded after any transport error (the next request reconnects).
+//!
+//! The HTTP/1.1 exchange is hand-written rather than hyper's: the request head is encoded once
+//! per load and a request only appends its id, the worker reads the response on its own task
+//! (no per-connection driver task, channel or header map per request), and the body is framed
+//! and dropped without being handed out. In steady state a request allocates nothing.
 
-use std::error::Error as StdError;
-use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{HOST, HeaderName, HeaderValue};
-use http::{HeaderMap, Method, Request, Uri};
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use http::header::{HOST, HeaderName, HeaderValue, TRANSFER_ENCODING};
+use http::{HeaderMap, Method, Uri};
 use thiserror::Error;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::task::AbortHandle;
 
+use self::buffer::ReadBuffer;
+use self::head::{BackendNames, Parsed};
 use super::sample::{ResponseInfo, TransportErrorKind};
+
+mod body;
+mod buffer;
+mod chunked;
+mod head;
 
 /// Header the mock backends set to their service name.
 pub const BACKEND_HEADER: &str = "x-chaosgate-backend";
@@ -35,15 +40,8 @@ pub const RATELIMITED_HEADER: &str = "x-envoy-ratelimited";
 /// Header carrying the generated request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-// The response headers read on every response, as names built once: looking a header up by
-// `&str` parses the name on every call.
-const BACKEND_NAME: HeaderName = HeaderName::from_static(BACKEND_HEADER);
-const REPLICA_NAME: HeaderName = HeaderName::from_static(REPLICA_HEADER);
-const OVERLOADED_NAME: HeaderName = HeaderName::from_static(OVERLOADED_HEADER);
-const RATELIMITED_NAME: HeaderName = HeaderName::from_static(RATELIMITED_HEADER);
-
-/// Distinct backend names a connection remembers, so a response costs no string allocation.
-const BACKEND_CACHE: usize = 32;
+/// The most a response head may take (status line and headers); a longer one is an error.
+const MAX_HEAD: usize = 64 * 1024;
 
 /// Why a request template is invalid.
 #[derive(Debug, Error)]
@@ -70,12 +68,13 @@ pub enum ClientError {
     InvalidRequestIdPrefix(String),
 }
 
-/// What every request of a load looks like.
+/// What every request of a load looks like, encoded once.
 #[derive(Debug, Clone)]
 pub struct RequestTemplate {
     method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    /// The request line and headers, ending with `x-request-id: <prefix>`; a request appends
+    /// its sequence number and the blank line.
+    head: Vec<u8>,
     /// `<run prefix>-<load index>-`, the request id minus its sequence number.
     id_prefix: String,
 }
@@ -88,19 +87,26 @@ pub struct Client {
     timeout: Duration,
 }
 
-/// One keep-alive connection, owned by one worker.
+/// One keep-alive connection, owned by one worker, with buffers reused by every request.
 #[derive(Debug, Default)]
 pub struct Connection {
-    live: Option<Live>,
-    id_buf: String,
-    backends: Vec<Arc<str>>,
+    stream: Option<TcpStream>,
+    /// A response already came over `stream`, so a failure before the next response's first
+    /// byte may just be the server having closed the idle connection.
+    reused: bool,
+    request: Vec<u8>,
+    input: ReadBuffer,
+    backends: BackendNames,
 }
 
-/// An open connection and the task that drives its I/O.
+/// Why one attempt on one connection failed.
 #[derive(Debug)]
-struct Live {
-    sender: SendRequest<Empty<Bytes>>,
-    driver: AbortHandle,
+enum Failure {
+    /// A reused connection failed before any response byte: most likely the server closed it
+    /// while idle. `sent` says the request may have reached the server.
+    Stale { sent: bool },
+    /// A failure to report.
+    Transport(TransportErrorKind),
 }
 
 impl RequestTemplate {
@@ -125,7 +131,7 @@ impl RequestTemplate {
                 reason: "must start with / (the Host header names the site)".to_owned(),
             });
         }
-        let mut map = HeaderMap::with_capacity(headers.len() + 2);
+        let mut map = HeaderMap::with_capacity(headers.len() + 1);
         let host_value =
             HeaderValue::from_str(host).map_err(|_| ClientError::InvalidHost(host.to_owned()))?;
         map.insert(HOST, host_value);
@@ -141,10 +147,10 @@ impl RequestTemplate {
                 request_id_prefix.to_owned(),
             ));
         }
+        let head = encode_head(&method, &uri, &map, &id_prefix);
         Ok(Self {
             method,
-            uri,
-            headers: map,
+            head,
             id_prefix,
         })
     }
@@ -152,6 +158,14 @@ impl RequestTemplate {
     /// The `x-request-id` of request `seq`.
     pub fn request_id(&self, seq: u64) -> String {
         format!("{}{seq}", self.id_prefix)
+    }
+
+    /// Puts the bytes of request `seq` in `out`.
+    fn write_request(&self, seq: u64, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
     }
 }
 
@@ -182,7 +196,7 @@ impl Client {
         let outcome = result.unwrap_or(Err(TransportErrorKind::Timeout));
         if outcome.is_err() {
             // A failed or abandoned exchange leaves the connection in an unknown state.
-            conn.live = None;
+            conn.close();
         }
         outcome
     }
@@ -192,77 +206,19 @@ impl Client {
         conn: &mut Connection,
         seq: u64,
     ) -> Result<ResponseInfo, TransportErrorKind> {
-        let request = self.build(conn, seq)?;
-        let sender = self.ready_sender(conn).await?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| classify(&e))?;
-        let (parts, mut body) = response.into_parts();
-        let info = conn.read_info(parts.status.as_u16(), &parts.headers);
-        while let Some(frame) = body.frame().await {
-            frame.map_err(|e| classify(&e))?;
+        self.template.write_request(seq, &mut conn.request);
+        if conn.still_open() {
+            match conn.round_trip(&self.template).await {
+                Ok(info) => return Ok(info),
+                // The server closing an idle keep-alive connection is normal, not an error: try
+                // once more on a fresh one, unless a non-idempotent request may have arrived
+                // (RFC 9110 §9.2.2).
+                Err(Failure::Stale { sent }) if !sent || self.template.method.is_idempotent() => {}
+                Err(failure) => return Err(failure.kind()),
+            }
         }
-        Ok(info)
-    }
-
-    /// A sender ready for a request: the kept-alive one, or a fresh connection when the server
-    /// closed the old one between requests (that is normal keep-alive behaviour, not an error).
-    async fn ready_sender<'c>(
-        &self,
-        conn: &'c mut Connection,
-    ) -> Result<&'c mut SendRequest<Empty<Bytes>>, TransportErrorKind> {
-        let reusable = match conn.live.as_mut() {
-            Some(live) => live.sender.ready().await.is_ok(),
-            None => false,
-        };
-        if !reusable {
-            conn.live = Some(self.connect().await?);
-        }
-        match conn.live.as_mut() {
-            Some(live) => Ok(&mut live.sender),
-            None => Err(TransportErrorKind::Other),
-        }
-    }
-
-    async fn connect(&self) -> Result<Live, TransportErrorKind> {
-        let stream = TcpStream::connect(self.target)
-            .await
-            .map_err(|e| classify_io(&e))?;
-        // Requests are small and latency is what we measure: do not let Nagle hold them back.
-        stream.set_nodelay(true).map_err(|e| classify_io(&e))?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| classify(&e))?;
-        // One task per connection (not per request) drives its I/O.
-        let driver = tokio::spawn(async move {
-            // Its error reaches the caller through the pending request; nothing to add here.
-            let _ = connection.await;
-        })
-        .abort_handle();
-        Ok(Live { sender, driver })
-    }
-
-    fn build(
-        &self,
-        conn: &mut Connection,
-        seq: u64,
-    ) -> Result<Request<Empty<Bytes>>, TransportErrorKind> {
-        let template = &self.template;
-        conn.id_buf.clear();
-        conn.id_buf.push_str(&template.id_prefix);
-        // Writing into a String cannot fail.
-        let _ = write!(conn.id_buf, "{seq}");
-        // The prefix was validated and digits are always valid, so this cannot fail in practice.
-        let id = HeaderValue::from_str(&conn.id_buf).map_err(|_| TransportErrorKind::Other)?;
-        let mut request = Request::new(Empty::new());
-        *request.method_mut() = template.method.clone();
-        *request.uri_mut() = template.uri.clone();
-        *request.headers_mut() = template.headers.clone();
-        request
-            .headers_mut()
-            .insert(HeaderName::from_static(REQUEST_ID_HEADER), id);
-        Ok(request)
+        conn.connect(self.target).await?;
+        conn.round_trip(&self.template).await.map_err(Failure::kind)
     }
 }
 
@@ -274,67 +230,139 @@ impl Connection {
 
     /// Whether a connection is currently open.
     pub fn is_open(&self) -> bool {
-        self.live.as_ref().is_some_and(|l| !l.sender.is_closed())
+        self.stream.is_some()
     }
 
-    fn read_info(&mut self, status: u16, headers: &HeaderMap) -> ResponseInfo {
-        let backend = headers
-            .get(&BACKEND_NAME)
-            .and_then(|v| self.backend_name(v));
-        let replica = headers
-            .get(&REPLICA_NAME)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
-        ResponseInfo {
-            status,
-            backend,
-            replica,
-            overloaded: headers.contains_key(&OVERLOADED_NAME),
-            ratelimited: headers.contains_key(&RATELIMITED_NAME),
+    /// Whether the kept-alive stream looks usable: a close (or stray bytes) that the server
+    /// sent while the connection was idle and the runtime has already seen ends it here, before
+    /// any request is sent on it. Costs no system call while the socket has nothing to read.
+    fn still_open(&mut self) -> bool {
+        let Some(stream) = &self.stream else {
+            return false;
+        };
+        if !self.input.filled().is_empty() {
+            // Bytes already received belong to the next response.
+            return true;
         }
+        let mut probe = [0u8; 1];
+        let idle =
+            matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        if !idle {
+            self.close();
+        }
+        idle
     }
 
-    /// The backend name as a shared string, allocated once per distinct name per connection.
-    fn backend_name(&mut self, value: &HeaderValue) -> Option<Arc<str>> {
-        if let Some(known) = self
-            .backends
-            .iter()
-            .find(|b| b.as_bytes() == value.as_bytes())
-        {
-            return Some(Arc::clone(known));
+    async fn connect(&mut self, target: SocketAddr) -> Result<(), TransportErrorKind> {
+        self.close();
+        let stream = TcpStream::connect(target)
+            .await
+            .map_err(|e| classify_io(&e))?;
+        // Requests are small and latency is what we measure: do not let Nagle hold them back.
+        stream.set_nodelay(true).map_err(|e| classify_io(&e))?;
+        self.stream = Some(stream);
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.stream = None;
+        self.reused = false;
+        self.input.clear();
+    }
+
+    /// Writes the encoded request and reads its response to the end of the body.
+    async fn round_trip(&mut self, template: &RequestTemplate) -> Result<ResponseInfo, Failure> {
+        let reused = self.reused;
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Failure::Transport(TransportErrorKind::Other));
+        };
+        if let Err(e) = stream.write_all(&self.request).await {
+            return Err(if reused && peer_gone(&e) {
+                Failure::Stale { sent: false }
+            } else {
+                Failure::Transport(classify_io(&e))
+            });
         }
-        let name: Arc<str> = Arc::from(value.to_str().ok()?);
-        if self.backends.len() < BACKEND_CACHE {
-            self.backends.push(Arc::clone(&name));
+        let head_request = template.method == Method::HEAD;
+        let mut received = !self.input.filled().is_empty();
+        let head = loop {
+            match head::parse(self.input.filled(), head_request, &mut self.backends) {
+                Ok(Some(Parsed::Interim(len))) => {
+                    self.input.consume(len);
+                    continue;
+                }
+                Ok(Some(Parsed::Final(head))) => break head,
+                Ok(None) if self.input.filled().len() >= MAX_HEAD => {
+                    return Err(Failure::Transport(TransportErrorKind::Other));
+                }
+                Ok(None) => {}
+                Err(kind) => return Err(Failure::Transport(kind)),
+            }
+            let quiet = reused && !received;
+            match self.input.fill_from(stream).await {
+                Ok(0) if quiet => return Err(Failure::Stale { sent: true }),
+                Ok(0) => return Err(Failure::Transport(TransportErrorKind::Reset)),
+                Ok(_) => received = true,
+                Err(e) if quiet && peer_gone(&e) => return Err(Failure::Stale { sent: true }),
+                Err(e) => return Err(Failure::Transport(classify_io(&e))),
+            }
+        };
+        self.input.consume(head.len);
+        body::skip(head.body, &mut self.input, stream)
+            .await
+            .map_err(Failure::Transport)?;
+        if head.keep_alive {
+            self.reused = true;
+        } else {
+            self.close();
         }
-        Some(name)
+        Ok(head.info)
     }
 }
 
-impl Drop for Live {
-    fn drop(&mut self) {
-        // Without this a connection to a hung server would outlive the request that gave up on it.
-        self.driver.abort();
+impl Failure {
+    fn kind(self) -> TransportErrorKind {
+        match self {
+            // The peer closed the connection before a response: a reset, to the client.
+            Failure::Stale { .. } => TransportErrorKind::Reset,
+            Failure::Transport(kind) => kind,
+        }
     }
 }
 
-/// Classifies a hyper error by the I/O error underneath it, if any.
-fn classify(error: &hyper::Error) -> TransportErrorKind {
-    let mut source: Option<&(dyn StdError + 'static)> = error.source();
-    while let Some(inner) = source {
-        if let Some(io_error) = inner.downcast_ref::<io::Error>() {
-            return classify_io(io_error);
+/// The request line and headers, as hyper wrote them for a bodiless request: lower-case names
+/// in the map's order, no `content-length`, no `transfer-encoding`; `x-request-id` comes last
+/// so a request only appends its number.
+fn encode_head(method: &Method, uri: &Uri, headers: &HeaderMap, id_prefix: &str) -> Vec<u8> {
+    let mut head = Vec::with_capacity(128);
+    head.extend_from_slice(method.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(uri.to_string().as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        if name == TRANSFER_ENCODING || name.as_str() == REQUEST_ID_HEADER {
+            continue;
         }
-        source = inner.source();
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
     }
-    if error.is_timeout() {
-        TransportErrorKind::Timeout
-    } else if error.is_incomplete_message() || error.is_canceled() || error.is_closed() {
-        // The peer closed the connection before a complete response: a reset, to the client.
-        TransportErrorKind::Reset
-    } else {
-        TransportErrorKind::Other
-    }
+    head.extend_from_slice(REQUEST_ID_HEADER.as_bytes());
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(id_prefix.as_bytes());
+    head
+}
+
+/// Whether an I/O error means the peer closed or reset the connection.
+fn peer_gone(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+    )
 }
 
 fn classify_io(error: &io::Error) -> TransportErrorKind {

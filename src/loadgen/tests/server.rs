@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -12,9 +13,9 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpListener;
-use tokio::time::{Instant, sleep_until};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// How the HTTP server answers.
@@ -35,18 +36,39 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub requests: Arc<AtomicU64>,
     pub connections: Arc<AtomicU64>,
-    /// `method path host x-request-id x-user-id` of the latest request.
+    /// `method path host x-request-id x-user-id` of the latest request (a raw server: its
+    /// whole head, as received).
     pub last_request: Arc<Mutex<String>>,
     _stop: DropGuard,
 }
 
-/// A raw TCP server that misbehaves below HTTP.
+/// A raw TCP server that misbehaves below HTTP, or answers with exact bytes.
 #[derive(Debug, Clone, Copy)]
 pub enum Raw {
     /// Reads the request, then closes without answering.
     CloseOnRequest,
     /// Reads the request and never answers (until the server is dropped).
     Hang,
+    /// Answers each request on a connection with `bytes` (one write, or one byte per write a
+    /// millisecond apart when `trickle`), then does what `then` says.
+    Reply {
+        bytes: &'static [u8],
+        trickle: bool,
+        then: AfterReply,
+    },
+}
+
+/// What a [`Raw::Reply`] server does after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterReply {
+    /// Waits for the next request on the same connection.
+    KeepOpen,
+    /// Closes the connection.
+    Close,
+    /// Keeps the connection open but never answers again.
+    Hang,
+    /// Reads the next request, then closes without answering it.
+    CloseOnNextRequest,
 }
 
 impl TestServer {
@@ -105,7 +127,9 @@ impl TestServer {
         let stop = CancellationToken::new();
         let requests = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
-        let (conns, token) = (connections.clone(), stop.clone());
+        let last_request = Arc::new(Mutex::new(String::new()));
+        let (reqs, conns, token) = (requests.clone(), connections.clone(), stop.clone());
+        let last = last_request.clone();
         tokio::spawn(async move {
             loop {
                 let mut stream = tokio::select! {
@@ -116,14 +140,12 @@ impl TestServer {
                     },
                 };
                 conns.fetch_add(1, Ordering::Relaxed);
-                let token = token.clone();
+                let (reqs, token, last) = (reqs.clone(), token.clone(), last.clone());
                 tokio::spawn(async move {
-                    let mut buf = [0u8; 1024];
-                    let _ = stream.read(&mut buf).await;
-                    if let Raw::Hang = kind {
-                        token.cancelled().await;
+                    tokio::select! {
+                        () = token.cancelled() => {}
+                        () = serve_raw(kind, &mut stream, &reqs, &last) => {}
                     }
-                    drop(stream);
                 });
             }
         });
@@ -131,7 +153,7 @@ impl TestServer {
             addr,
             requests,
             connections,
-            last_request: Arc::default(),
+            last_request,
             _stop: stop.drop_guard(),
         }
     }
@@ -149,6 +171,76 @@ impl TestServer {
 
     pub fn connection_count(&self) -> u64 {
         self.connections.load(Ordering::Relaxed)
+    }
+}
+
+/// One raw connection; returns when the server closes it (or hangs forever).
+async fn serve_raw(
+    kind: Raw,
+    stream: &mut TcpStream,
+    requests: &AtomicU64,
+    last_request: &Mutex<String>,
+) {
+    let mut pending = Vec::new();
+    let mut answered = false;
+    loop {
+        let Some(head) = read_request(stream, &mut pending).await else {
+            return;
+        };
+        requests.fetch_add(1, Ordering::Relaxed);
+        if answered
+            && matches!(
+                kind,
+                Raw::Reply {
+                    then: AfterReply::CloseOnNextRequest,
+                    ..
+                }
+            )
+        {
+            return;
+        }
+        answered = true;
+        if let Ok(mut last) = last_request.lock() {
+            *last = String::from_utf8_lossy(&head).into_owned();
+        }
+        let (bytes, trickle, then) = match kind {
+            Raw::CloseOnRequest => return,
+            Raw::Hang => return std::future::pending().await,
+            Raw::Reply {
+                bytes,
+                trickle,
+                then,
+            } => (bytes, trickle, then),
+        };
+        if trickle {
+            for byte in bytes.chunks(1) {
+                if stream.write_all(byte).await.is_err() {
+                    return;
+                }
+                sleep(Duration::from_millis(1)).await;
+            }
+        } else if stream.write_all(bytes).await.is_err() {
+            return;
+        }
+        match then {
+            AfterReply::KeepOpen | AfterReply::CloseOnNextRequest => {}
+            AfterReply::Close => return,
+            AfterReply::Hang => return std::future::pending().await,
+        }
+    }
+}
+
+/// Reads until `pending` holds a whole request head and takes it out; `None` at end of stream.
+async fn read_request(stream: &mut TcpStream, pending: &mut Vec<u8>) -> Option<Vec<u8>> {
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Some(pending.drain(..end + 4).collect());
+        }
+        let mut buf = [0u8; 1024];
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+        }
     }
 }
 
