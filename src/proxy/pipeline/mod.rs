@@ -359,14 +359,10 @@ impl Pipeline {
             body: &body,
             hash,
         };
-        let forwarded = self.forward(&cluster, action, out, &mut x);
-        let result = match timers.headers {
-            Some((at, e)) => tokio::time::timeout_at(at, forwarded)
-                .await
-                .unwrap_or(Err(e)),
-            None => forwarded.await,
-        };
-        match result {
+        match self
+            .forward(&cluster, action, out, timers.headers, &mut x)
+            .await
+        {
             Ok(up) => self.respond(x, up, timers, extra_headers, features, &parts),
             Err(e) => {
                 match e {
@@ -389,20 +385,19 @@ impl Pipeline {
         }
     }
 
-    /// Attempts and retries until a final response or failure (§d.5).
+    /// Attempts and retries until a final response or failure (§d.5), all before the route
+    /// deadline (`route`: the earliest route-level timer, and the error it ends the request
+    /// with). The deadline is applied at each wait rather than around the whole loop, so
+    /// that an attempt's per-try timeout and the route deadline share one timer.
     async fn forward(
         &self,
         cluster: &Arc<Cluster>,
         action: &ForwardAction,
         out: Outgoing<'_>,
+        route: Deadline,
         x: &mut Exchange,
     ) -> Result<Upstream, ProxyError> {
-        let Outgoing {
-            parts,
-            headers: upstream_headers,
-            body,
-            hash,
-        } = out;
+        let Outgoing { parts, hash, .. } = out;
         let stats = &cluster.stats;
         let per_try = action.retry.as_ref().and_then(|r| r.per_try_timeout);
         let mut retry = action.retry.as_ref().map(RetryState::new);
@@ -434,9 +429,7 @@ impl Pipeline {
             x.attempt_on(&host);
             let active = host.start_request();
 
-            let attempt = self
-                .attempt(cluster, &host, parts, upstream_headers, body, per_try)
-                .await;
+            let attempt = self.attempt(cluster, &host, out, per_try, route).await;
             let retried = retry.as_ref().is_some_and(|r| r.retries_done() > 0);
             let decision = |retry: &mut Option<RetryState<'_>>, result: AttemptResult<'_>| {
                 retry
@@ -475,6 +468,9 @@ impl Pipeline {
                         }
                     }
                 }
+                // A route-level timer ends the request: no outcome, no retry (the caller
+                // reports the abandoned attempt).
+                Err(e) if route.is_some_and(|(_, route_error)| e == route_error) => return Err(e),
                 Err(e) => {
                     if let Some(mapped) = e.local_origin_status() {
                         cluster.report(&host, Outcome::LocalFailure(mapped));
@@ -493,7 +489,11 @@ impl Pipeline {
                     }
                 }
             };
-            tokio::time::sleep(backoff).await;
+            within(route, async {
+                tokio::time::sleep(backoff).await;
+                Ok(())
+            })
+            .await?;
         }
     }
 
@@ -504,13 +504,18 @@ impl Pipeline {
         &self,
         cluster: &Arc<Cluster>,
         host: &Arc<Host>,
-        parts: &Parts,
-        upstream_headers: &headers::UpstreamHeaders<'_>,
-        body: &Bytes,
+        out: Outgoing<'_>,
         per_try: Option<Duration>,
+        route: Deadline,
     ) -> Result<Attempt, ProxyError> {
+        let Outgoing {
+            parts,
+            headers: upstream_headers,
+            body,
+            ..
+        } = out;
         let h2 = cluster.config.upstream_protocol.is_h2_for(parts.version);
-        let lease = pool::acquire(&cluster.pool, host, h2).await?;
+        let lease = within(route, pool::acquire(&cluster.pool, host, h2)).await?;
         let Some(rq_slot) = cluster.resources().requests.try_acquire() else {
             cluster.stats.upstream_rq_pending_overflow.inc();
             // The connection is unused: keep it for the next request.
@@ -530,12 +535,10 @@ impl Pipeline {
                 lease.send_h1(encode, body, head).await
             }
         };
-        let response = match per_try {
-            Some(t) => tokio::time::timeout(t, exchange)
-                .await
-                .unwrap_or(Err(ProxyError::PerTryTimeout))?,
-            None => exchange.await?,
-        };
+        // Per-try first: on a tie the attempt fails as a try, then the route deadline ends
+        // the request before any retry.
+        let per_try = per_try.map(|t| (sent_at + t, ProxyError::PerTryTimeout));
+        let response = within(earliest(per_try, route), exchange).await?;
         Ok(Attempt {
             response,
             sent_at,
@@ -811,6 +814,28 @@ struct Outgoing<'a> {
     headers: &'a headers::UpstreamHeaders<'a>,
     body: &'a Bytes,
     hash: Option<u64>,
+}
+
+/// A deadline and the error it ends a wait with.
+type Deadline = Option<(Instant, ProxyError)>;
+
+/// The earlier of two deadlines (`a` on a tie).
+fn earliest(a: Deadline, b: Deadline) -> Deadline {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if y.0 < x.0 { y } else { x }),
+        (x, y) => x.or(y),
+    }
+}
+
+/// `fut`, cut off at `deadline` with the deadline's error.
+async fn within<T>(
+    deadline: Deadline,
+    fut: impl Future<Output = Result<T, ProxyError>>,
+) -> Result<T, ProxyError> {
+    match deadline {
+        Some((at, e)) => tokio::time::timeout_at(at, fut).await.unwrap_or(Err(e)),
+        None => fut.await,
+    }
 }
 
 /// What a successful attempt holds.
