@@ -12,6 +12,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use http::header::{HOST, HeaderName, HeaderValue, TRANSFER_ENCODING};
@@ -19,6 +20,7 @@ use http::{HeaderMap, Method, Uri};
 use thiserror::Error;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 use self::buffer::ReadBuffer;
 use self::head::{BackendNames, Parsed};
@@ -97,6 +99,8 @@ pub struct Connection {
     request: Vec<u8>,
     input: ReadBuffer,
     backends: BackendNames,
+    /// The request timeout's timer, kept across requests.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 /// Why one attempt on one connection failed.
@@ -192,8 +196,23 @@ impl Client {
         conn: &mut Connection,
         seq: u64,
     ) -> Result<ResponseInfo, TransportErrorKind> {
-        let result = tokio::time::timeout(self.timeout, self.exchange(conn, seq)).await;
-        let outcome = result.unwrap_or(Err(TransportErrorKind::Timeout));
+        // One timer per connection, pushed back before each request: moving a registered
+        // timer to a later deadline is a single atomic update, where a fresh timeout per
+        // request registered and cancelled a timer-wheel entry every time.
+        let deadline = Instant::now() + self.timeout;
+        let mut timer = match conn.timer.take() {
+            Some(mut timer) => {
+                timer.as_mut().reset(deadline);
+                timer
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        let outcome = tokio::select! {
+            biased;
+            outcome = self.exchange(conn, seq) => outcome,
+            () = &mut timer => Err(TransportErrorKind::Timeout),
+        };
+        conn.timer = Some(timer);
         if outcome.is_err() {
             // A failed or abandoned exchange leaves the connection in an unknown state.
             conn.close();
@@ -286,7 +305,12 @@ impl Connection {
         let head_request = template.method == Method::HEAD;
         let mut received = !self.input.filled().is_empty();
         let head = loop {
-            match head::parse(self.input.filled(), head_request, &mut self.backends) {
+            // (Nothing to parse yet right after the request went out.)
+            let parsed = match self.input.filled() {
+                [] => Ok(None),
+                filled => head::parse(filled, head_request, &mut self.backends),
+            };
+            match parsed {
                 Ok(Some(Parsed::Interim(len))) => {
                     self.input.consume(len);
                     continue;

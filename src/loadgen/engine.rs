@@ -304,11 +304,14 @@ pub async fn run_load<S: SampleSink + 'static>(
 /// One worker: one connection, requests until the pacer says done.
 async fn worker<S: SampleSink>(shared: Arc<Shared<S>>, slot: usize) {
     let mut conn = Connection::new();
+    // Registered once for the whole load, not once per request.
+    let cancelled = shared.cancel.cancelled();
+    tokio::pin!(cancelled);
     while let Some((seq, at, corrected)) = shared.next_send(slot).await {
         let sent_at = Instant::now();
         let result = tokio::select! {
             biased;
-            () = shared.cancel.cancelled() => break,
+            () = &mut cancelled => break,
             result = shared.client.send(&mut conn, seq) => result,
         };
         let done = Instant::now();

@@ -23,6 +23,7 @@
 //! when a request next takes it from the pool (and then discarded, as Envoy would have done
 //! already).
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -34,7 +35,7 @@ use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, Sleep, sleep_until, timeout};
 
 use super::h1;
 use super::host_set::Host;
@@ -125,6 +126,10 @@ struct H1Upstream {
     conn: h1::Connection,
     shared: Arc<ConnShared>,
     slot: ConnSlot,
+    /// The exchange deadline's timer, kept across requests: moving a registered timer to a
+    /// later deadline is one atomic update, where a fresh timer per request registered and
+    /// cancelled a timer-wheel entry every time.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 /// A parked keep-alive connection.
@@ -457,6 +462,7 @@ async fn connect_h1(
         conn: h1::Connection::new(stream),
         shared: Arc::clone(&shared),
         slot,
+        timer: None,
     });
     Ok(Lease {
         sender: Some(Sender::H1(upstream)),
@@ -669,12 +675,14 @@ impl Lease {
     }
 
     /// Sends one HTTP/1.1 request (`encode` writes its head, `body` follows) and waits for the
-    /// response head; the response body then holds this lease.
+    /// response head until `deadline` (which then ends it with its error); the response body
+    /// then holds this lease.
     pub async fn send_h1(
         mut self,
         encode: impl FnOnce(&mut Vec<u8>),
         body: &Bytes,
         head_request: bool,
+        deadline: Option<(Instant, ProxyError)>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let Some(Sender::H1(upstream)) = self.sender.as_mut() else {
             return Err(ProxyError::Reset {
@@ -682,7 +690,27 @@ impl Lease {
             });
         };
         self.shared.served.fetch_add(1, Ordering::AcqRel);
-        match upstream.conn.exchange(encode, body, head_request).await {
+        let H1Upstream { conn, timer, .. } = &mut **upstream;
+        let exchange = conn.exchange(encode, body, head_request);
+        let result = match deadline {
+            None => exchange.await,
+            Some((at, error)) => {
+                let timer = match timer {
+                    Some(timer) => {
+                        timer.as_mut().reset(at);
+                        timer
+                    }
+                    None => timer.insert(Box::pin(sleep_until(at))),
+                };
+                tokio::select! {
+                    biased;
+                    result = exchange => result,
+                    // The lease is dropped with this future: the connection closes.
+                    () = timer.as_mut() => return Err(error),
+                }
+            }
+        };
+        match result {
             Ok((head, state)) => {
                 let mut response = Response::new(());
                 *response.status_mut() = head.status;

@@ -524,21 +524,18 @@ impl Pipeline {
         };
         cluster.stats.upstream_rq_total.inc();
         let sent_at = Instant::now();
-        let exchange = async {
-            if lease.is_h2() {
-                lease
-                    .send_h2(upstream_headers.h2_request(body.clone()))
-                    .await
-            } else {
-                let head = parts.method == http::Method::HEAD;
-                let encode = |out: &mut Vec<u8>| upstream_headers.encode_h1(body.len(), out);
-                lease.send_h1(encode, body, head).await
-            }
-        };
         // Per-try first: on a tie the attempt fails as a try, then the route deadline ends
         // the request before any retry.
         let per_try = per_try.map(|t| (sent_at + t, ProxyError::PerTryTimeout));
-        let response = within(earliest(per_try, route), exchange).await?;
+        let deadline = earliest(per_try, route);
+        let response = if lease.is_h2() {
+            let request = upstream_headers.h2_request(body.clone());
+            within(deadline, lease.send_h2(request)).await?
+        } else {
+            let head = parts.method == http::Method::HEAD;
+            let encode = |out: &mut Vec<u8>| upstream_headers.encode_h1(body.len(), out);
+            lease.send_h1(encode, body, head, deadline).await?
+        };
         Ok(Attempt {
             response,
             sent_at,
