@@ -952,41 +952,33 @@ async fn a_kept_alive_connection_the_backend_closed_while_idle_is_replaced() {
     p.shutdown().await;
 }
 
+/// Sends two requests through a proxy in front of a raw backend answering `response`; returns
+/// how many upstream connections they took.
+async fn two_requests_through(response: &'static [u8], close_after: bool, body: &[u8]) -> u64 {
+    let p = start(
+        cluster(&[raw_backend(response, close_after).await]),
+        forward(),
+    )
+    .await;
+    for _ in 0..2 {
+        let got = get(addr(&p), "/", &[]).await;
+        assert_eq!((got.status, &got.body[..]), (200, body));
+    }
+    let connections = stat(&p, "upstream_cx_total");
+    p.shutdown().await;
+    connections
+}
+
 #[tokio::test]
 async fn responses_framed_by_chunks_or_by_close_stream_through() {
-    let chunked = raw_backend(
-        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
-        false,
-    )
-    .await;
-    let p = start(cluster(&[chunked]), forward()).await;
-    for _ in 0..2 {
-        let got = get(addr(&p), "/", &[]).await;
-        assert_eq!((got.status, &got.body[..]), (200, &b"abcde"[..]));
-    }
-    assert_eq!(
-        stat(&p, "upstream_cx_total"),
-        1,
-        "a chunked response keeps the connection"
-    );
-    p.shutdown().await;
+    let chunked =
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    let connections = two_requests_through(chunked, false, b"abcde").await;
+    assert_eq!(connections, 1, "a chunked response keeps the connection");
 
-    let until_close = raw_backend(
-        b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nto the end",
-        true,
-    )
-    .await;
-    let p = start(cluster(&[until_close]), forward()).await;
-    for _ in 0..2 {
-        let got = get(addr(&p), "/", &[]).await;
-        assert_eq!((got.status, &got.body[..]), (200, &b"to the end"[..]));
-    }
-    assert_eq!(
-        stat(&p, "upstream_cx_total"),
-        2,
-        "a close-delimited body ends its connection"
-    );
-    p.shutdown().await;
+    let until_close = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nto the end";
+    let connections = two_requests_through(until_close, true, b"to the end").await;
+    assert_eq!(connections, 2, "a close-delimited body ends its connection");
 }
 
 #[tokio::test]
