@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use http::Method;
+use http::uri::PathAndQuery;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -29,9 +31,12 @@ pub struct AccessLogEntry {
     /// That host's replica index.
     pub replica: Option<usize>,
     /// Request method.
-    pub method: String,
-    /// Request path (with query).
-    pub path: String,
+    #[serde(serialize_with = "display", deserialize_with = "method_from_str")]
+    pub method: Method,
+    /// Request path (with query). Both it and the method share the request's memory, so an
+    /// entry costs no copy of them.
+    #[serde(serialize_with = "display", deserialize_with = "path_from_str")]
+    pub path: PathAndQuery,
     /// Status sent downstream (0 when no response could be sent).
     pub status: u16,
     /// Envoy response flags.
@@ -160,6 +165,20 @@ impl AccessLogSink for FanoutSink {
     }
 }
 
+fn display<T: std::fmt::Display, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+fn method_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Method, D::Error> {
+    let text = String::deserialize(d)?;
+    Method::from_bytes(text.as_bytes()).map_err(serde::de::Error::custom)
+}
+
+fn path_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PathAndQuery, D::Error> {
+    let text = String::deserialize(d)?;
+    PathAndQuery::try_from(text).map_err(serde::de::Error::custom)
+}
+
 fn flags_as_str<S: serde::Serializer>(f: &ResponseFlags, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(f)
 }
@@ -233,8 +252,8 @@ mod tests {
             upstream_host: Some(([127, 0, 0, 1], 8080).into()),
             backend: Some("default/x".into()),
             replica: Some(1),
-            method: "GET".into(),
-            path: "/".into(),
+            method: Method::GET,
+            path: PathAndQuery::from_static("/a?b=1"),
             status: 503,
             response_flags: ResponseFlags::from(ResponseFlag::UpstreamOverflow),
             attempts: 1,
@@ -259,6 +278,7 @@ mod tests {
         assert_eq!(v["upstream_duration_ms"], serde_json::Value::Null);
         assert_eq!(v["upstream_host"], "127.0.0.1:8080");
         assert_eq!(v["replica"], 1);
+        assert_eq!((&v["method"], &v["path"]), (&"GET".into(), &"/a?b=1".into()));
     }
 
     #[test]

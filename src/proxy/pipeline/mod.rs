@@ -203,11 +203,12 @@ impl Pipeline {
             upstream_host: None,
             backend: None,
             replica: None,
-            method: parts.method.as_str().to_string(),
+            method: parts.method.clone(),
             path: parts
                 .uri
                 .path_and_query()
-                .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
+                .cloned()
+                .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
             status: 0,
             response_flags: ResponseFlags::EMPTY,
             attempts: 0,
