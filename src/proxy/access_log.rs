@@ -278,7 +278,10 @@ mod tests {
         assert_eq!(v["upstream_duration_ms"], serde_json::Value::Null);
         assert_eq!(v["upstream_host"], "127.0.0.1:8080");
         assert_eq!(v["replica"], 1);
-        assert_eq!((&v["method"], &v["path"]), (&"GET".into(), &"/a?b=1".into()));
+        assert_eq!(
+            (&v["method"], &v["path"]),
+            (&"GET".into(), &"/a?b=1".into())
+        );
     }
 
     #[test]
