@@ -14,10 +14,12 @@
 //!
 //! In-flight requests are bounded by the number of workers. Nothing is spawned per request.
 
+use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -304,16 +306,28 @@ pub async fn run_load<S: SampleSink + 'static>(
 /// One worker: one connection, requests until the pacer says done.
 async fn worker<S: SampleSink>(shared: Arc<Shared<S>>, slot: usize) {
     let mut conn = Connection::new();
-    // Registered once for the whole load, not once per request.
+    // Polled once, this future wakes the worker's task when the load is cancelled; after that
+    // an atomic load tells (polling it on every wake-up would take its lock each time).
     let cancelled = shared.cancel.cancelled();
     tokio::pin!(cancelled);
+    if poll_fn(|cx| Poll::Ready(cancelled.as_mut().poll(cx)))
+        .await
+        .is_ready()
+    {
+        return;
+    }
     while let Some((seq, at, corrected)) = shared.next_send(slot).await {
         let sent_at = Instant::now();
-        let result = tokio::select! {
-            biased;
-            () = &mut cancelled => break,
-            result = shared.client.send(&mut conn, seq) => result,
-        };
+        let send = shared.client.send(&mut conn, seq);
+        tokio::pin!(send);
+        let result = poll_fn(|cx| {
+            if shared.cancel.is_cancelled() {
+                return Poll::Ready(None);
+            }
+            send.as_mut().poll(cx).map(Some)
+        })
+        .await;
+        let Some(result) = result else { break };
         let done = Instant::now();
         let sent = sent_at.saturating_duration_since(shared.run_start);
         let intended = if corrected { at } else { sent };

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::server::{Behavior, TestServer, refused_addr};
+use super::server::{Behavior, Raw, TestServer, refused_addr};
 use crate::loadgen::engine::{LoadError, LoadMode, LoadSpec, run_load};
 use crate::loadgen::recorder::WindowedRecorder;
 use crate::loadgen::sample::{Outcome, Sample, SampleSink, TransportErrorKind};
@@ -238,6 +238,33 @@ async fn cancellation_stops_a_long_load_promptly() {
     let summary = summary.expect("load runs");
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(summary.sent > 10 && summary.sent < 100, "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_stops_requests_in_flight() {
+    // Every request hangs: only the cancellation can end them before their 60 s timeout.
+    let server = TestServer::raw(Raw::Hang).await;
+    let cancel = CancellationToken::new();
+    let mut hung = spec(server.addr, LoadMode::Closed { concurrency: n(4) }, 60_000);
+    hung.timeout = Duration::from_secs(60);
+    let load = run_load(
+        hung,
+        Instant::now(),
+        Arc::new(Collect::default()),
+        cancel.clone(),
+    );
+    let stopper = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel();
+    };
+    let started = Instant::now();
+    let (summary, ()) = tokio::join!(load, stopper);
+    summary.expect("load runs");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
