@@ -14,6 +14,7 @@ use crate::loadgen::engine::{LoadError, LoadMode, LoadSpec, run_load};
 use crate::loadgen::recorder::WindowedRecorder;
 use crate::loadgen::sample::{Outcome, Sample, SampleSink, TransportErrorKind};
 use crate::loadgen::schedule::{Rate, Schedule};
+use crate::loadgen::summary::LoadSummary;
 
 /// Keeps every sample (tests only: bounded by the short runs).
 #[derive(Default)]
@@ -219,12 +220,12 @@ async fn transport_errors_are_samples_too() {
     assert!(summary.to_string().contains("refused 30"), "{summary}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancellation_stops_a_long_load_promptly() {
-    let server = TestServer::http(ok_server()).await;
+/// Runs `load`, cancels it after 300 ms, and returns its summary once it stopped, checking
+/// that it stopped within two seconds.
+async fn cancelled_after_300_ms(load: LoadSpec) -> LoadSummary {
     let cancel = CancellationToken::new();
-    let load = run_load(
-        spec(server.addr, open(100.0), 60_000),
+    let run = run_load(
+        load,
         Instant::now(),
         Arc::new(Collect::default()),
         cancel.clone(),
@@ -234,9 +235,19 @@ async fn cancellation_stops_a_long_load_promptly() {
         cancel.cancel();
     };
     let started = Instant::now();
-    let (summary, ()) = tokio::join!(load, stopper);
-    let summary = summary.expect("load runs");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    let (summary, ()) = tokio::join!(run, stopper);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    summary.expect("load runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_stops_a_long_load_promptly() {
+    let server = TestServer::http(ok_server()).await;
+    let summary = cancelled_after_300_ms(spec(server.addr, open(100.0), 60_000)).await;
     assert!(summary.sent > 10 && summary.sent < 100, "{summary}");
 }
 
@@ -244,27 +255,10 @@ async fn cancellation_stops_a_long_load_promptly() {
 async fn cancellation_stops_requests_in_flight() {
     // Every request hangs: only the cancellation can end them before their 60 s timeout.
     let server = TestServer::raw(Raw::Hang).await;
-    let cancel = CancellationToken::new();
     let mut hung = spec(server.addr, LoadMode::Closed { concurrency: n(4) }, 60_000);
     hung.timeout = Duration::from_secs(60);
-    let load = run_load(
-        hung,
-        Instant::now(),
-        Arc::new(Collect::default()),
-        cancel.clone(),
-    );
-    let stopper = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        cancel.cancel();
-    };
-    let started = Instant::now();
-    let (summary, ()) = tokio::join!(load, stopper);
-    summary.expect("load runs");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    let summary = cancelled_after_300_ms(hung).await;
+    assert_eq!(summary.responses, 0, "{summary}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
