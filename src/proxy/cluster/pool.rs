@@ -561,24 +561,11 @@ where
                 }
             }
             () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
-                let now = Instant::now();
-                if let Some(max) = settings.max_connection_duration
-                    && now >= shared.created + max
-                {
-                    shared.closing.store(true, Ordering::SeqCst);
-                    if !shared.is_busy() {
-                        stats.upstream_cx_max_duration_reached.inc();
-                        break;
-                    }
-                }
-                if let Some(idle) = settings.idle_timeout
-                    && !shared.is_busy()
-                    && now >= shared.idle_since() + idle
-                {
+                if let Some(expiry) = shared.expiry(&settings, Instant::now()) {
                     shared.closing.store(true, Ordering::SeqCst);
                     // A stream may have attached just before `closing` was set.
                     if !shared.is_busy() {
-                        stats.upstream_cx_idle_timeout.inc();
+                        expiry.count(&stats);
                         break;
                     }
                 }
@@ -604,22 +591,11 @@ async fn watch_h1(
             () = shared.drained.notified() => return,
             () = sleep_until(wake) => {}
         }
-        let now = Instant::now();
-        let too_old = settings
-            .max_connection_duration
-            .is_some_and(|max| now >= shared.created + max);
-        let idle_too_long = settings
-            .idle_timeout
-            .is_some_and(|idle| !shared.is_busy() && now >= shared.idle_since() + idle);
-        if too_old || idle_too_long {
+        if let Some(expiry) = shared.expiry(&settings, Instant::now()) {
             shared.closing.store(true, Ordering::SeqCst);
             // Parked: close it now. In use: its lease sees `closing` and closes it.
             if let Some(parked) = host.pool.take_idle(&shared) {
-                if too_old {
-                    stats.upstream_cx_max_duration_reached.inc();
-                } else {
-                    stats.upstream_cx_idle_timeout.inc();
-                }
+                expiry.count(&stats);
                 drop(parked);
             }
             return;
@@ -627,7 +603,41 @@ async fn watch_h1(
     }
 }
 
+/// Why a connection's time is up.
+#[derive(Debug, Clone, Copy)]
+enum Expiry {
+    /// `max_connection_duration` reached (busy or not).
+    MaxDuration,
+    /// Idle for `idle_timeout`.
+    Idle,
+}
+
+impl Expiry {
+    fn count(self, stats: &ClusterStats) {
+        match self {
+            Expiry::MaxDuration => stats.upstream_cx_max_duration_reached.inc(),
+            Expiry::Idle => stats.upstream_cx_idle_timeout.inc(),
+        }
+    }
+}
+
 impl ConnShared {
+    /// Whether the connection is too old, or idle too long, at `now`.
+    fn expiry(&self, s: &PoolSettings, now: Instant) -> Option<Expiry> {
+        if s.max_connection_duration
+            .is_some_and(|max| now >= self.created + max)
+        {
+            Some(Expiry::MaxDuration)
+        } else if s
+            .idle_timeout
+            .is_some_and(|idle| !self.is_busy() && now >= self.idle_since() + idle)
+        {
+            Some(Expiry::Idle)
+        } else {
+            None
+        }
+    }
+
     /// A request or stream is using the connection.
     fn is_busy(&self) -> bool {
         self.busy.load(Ordering::SeqCst) || self.streams.load(Ordering::SeqCst) > 0
