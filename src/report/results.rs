@@ -161,4 +161,26 @@ mod tests {
             "2000-02-29T00:00:00Z"
         );
     }
+
+    /// `chaosgate report` re-renders a run from its file, so the file must give back the very
+    /// numbers the run drew with. serde_json's default float parser is off by one ulp for about
+    /// one 17-digit number in ten; these two are such numbers.
+    #[test]
+    fn results_read_back_bit_for_bit() {
+        let awkward = [985.690_694_632_869_5_f64, 212.918_907_267_134_59];
+        let doc = serde_json::json!({
+            "schemaVersion": 1, "scenario": "s", "description": null, "file": "s.yaml",
+            "runId": "r", "startedAt": "2026-11-27T09:00:00Z", "runtime": "embedded", "seed": 1,
+            "durationS": awkward[0], "elapsedS": awkward[1], "complete": true,
+            "incompleteReason": null, "verdict": "passed", "expectations": [], "routes": [],
+            "loads": [], "faults": [], "policies": {}, "proxyStats": {}, "warnings": [],
+            "series": {"title_prefix": "s", "duration_s": 3.0, "faults": [], "routes": [],
+                       "replicas": [], "clusters": []}
+        });
+        let results: RunResults = serde_json::from_value(doc).expect("valid results document");
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let back = RunResults::read(&results.write(dir.path()).expect("write")).expect("read");
+        assert_eq!(back.duration_s.to_bits(), awkward[0].to_bits());
+        assert_eq!(back.elapsed_s.to_bits(), awkward[1].to_bits());
+    }
 }
