@@ -13,11 +13,13 @@ pub mod access_log;
 pub mod admin;
 pub mod cluster;
 pub mod config;
+
 pub mod error;
 pub mod fault;
 pub mod flags;
 pub mod grpc;
 pub mod health_check;
+pub mod http1;
 pub mod lb;
 pub mod pipeline;
 pub mod rate_limit;

@@ -20,7 +20,10 @@ use http_body::Frame;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use self::codec::{ChunkedDecoder, Decoded, Framing, FramingError, ResponseHead};
+pub use crate::proxy::http1::BodyState;
+use crate::proxy::http1::{ChunkedDecoder, Progress};
+
+use self::codec::{Framing, FramingError, ResponseHead};
 
 /// Read buffer size; a read always has at least [`MIN_READ_SPACE`] bytes of room.
 const READ_BUFFER: usize = 8 * 1024;
@@ -54,19 +57,6 @@ pub struct Connection {
     buf: BytesMut,
     /// The request being written.
     out: Vec<u8>,
-}
-
-/// Where a response body stands.
-#[derive(Debug)]
-pub enum BodyState {
-    /// This many bytes are still to come.
-    Length(u64),
-    /// Chunked coding.
-    Chunked(ChunkedDecoder),
-    /// The body runs until the upstream closes.
-    UntilClose,
-    /// The body ended.
-    Done,
 }
 
 impl Connection {
@@ -173,63 +163,18 @@ impl Connection {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ExchangeError>>> {
         loop {
-            match state {
-                BodyState::Done => return Poll::Ready(None),
-                BodyState::Length(left) if !self.buf.is_empty() => {
-                    let n = usize::try_from(*left)
-                        .unwrap_or(usize::MAX)
-                        .min(self.buf.len());
-                    *left -= n as u64;
-                    if *left == 0 {
-                        *state = BodyState::Done;
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(self.buf.split_to(n).freeze()))));
-                }
-                BodyState::UntilClose if !self.buf.is_empty() => {
-                    return Poll::Ready(Some(Ok(Frame::data(self.buf.split().freeze()))));
-                }
-                BodyState::Chunked(decoder) => match decoder.decode(&mut self.buf) {
-                    Err(e) => return Poll::Ready(Some(Err(e.into()))),
-                    Ok(Decoded::Data(data)) => {
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
-                    Ok(Decoded::Trailers(trailers)) => {
-                        *state = BodyState::Done;
-                        return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-                    }
-                    Ok(Decoded::End) => {
-                        *state = BodyState::Done;
-                        return Poll::Ready(None);
-                    }
-                    Ok(Decoded::NeedMore) => {}
-                },
-                BodyState::Length(_) | BodyState::UntilClose => {}
+            match state.take(&mut self.buf) {
+                Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                Ok(Progress::Frame(frame)) => return Poll::Ready(Some(Ok(frame))),
+                Ok(Progress::End) => return Poll::Ready(None),
+                Ok(Progress::NeedMore) => {}
             }
             match ready!(self.poll_read_more(cx)) {
                 Err(e) => return Poll::Ready(Some(Err(e.into()))),
-                Ok(0) if matches!(state, BodyState::UntilClose) => {
-                    *state = BodyState::Done;
-                    return Poll::Ready(None);
-                }
+                Ok(0) if state.ends_at_close() => return Poll::Ready(None),
                 Ok(0) => return Poll::Ready(Some(Err(ExchangeError::Closed))),
                 Ok(_) => {}
             }
-        }
-    }
-}
-
-impl BodyState {
-    /// The body ended.
-    pub fn is_done(&self) -> bool {
-        matches!(self, BodyState::Done)
-    }
-
-    /// Bytes still to come, when known.
-    pub fn remaining(&self) -> Option<u64> {
-        match self {
-            BodyState::Length(n) => Some(*n),
-            BodyState::Done => Some(0),
-            _ => None,
         }
     }
 }

@@ -1,0 +1,174 @@
+//! HTTP/1.1 message framing shared by the proxy's two sides: the downstream server reads
+//! request heads, the upstream client response heads. Both turn httparse's header lines into a
+//! `HeaderMap` whose values share the read buffer, learn from them how the body is delimited
+//! and whether the connection persists (RFC 9112 §6.3, §9.3), and decode chunked bodies.
+
+mod body;
+mod chunked;
+
+use bytes::Bytes;
+use http::header::{self, HeaderName};
+use http::{HeaderMap, HeaderValue};
+
+pub use body::{BodyState, Progress};
+pub use chunked::{ChunkedDecoder, Decoded};
+
+/// Most header lines a head may have (hyper's default).
+pub const MAX_HEADERS: usize = 100;
+/// Largest head accepted (Envoy's default `max_request_headers_kb` is 60).
+pub const MAX_HEAD_BYTES: usize = 60 * 1024;
+
+/// Why a message could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FramingError {
+    /// The head is not valid HTTP/1.x.
+    #[error("malformed message head")]
+    Head,
+    /// The head is larger than [`MAX_HEAD_BYTES`] or has too many header lines.
+    #[error("message head too large")]
+    HeadTooLarge,
+    /// `Content-Length` is not one non-negative number.
+    #[error("invalid content-length")]
+    ContentLength,
+    /// The chunked coding is broken.
+    #[error("malformed chunked body")]
+    Chunked,
+}
+
+/// Where one header line's name and value lie in the head, as offsets (a head is smaller than
+/// 64 KiB), so the values can share the head's memory once it is split off the read buffer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Field {
+    name: (u16, u16),
+    value: (u16, u16),
+}
+
+impl Field {
+    /// Locates httparse's `header` inside the buffer starting at `base`.
+    pub fn locate(base: *const u8, header: &httparse::Header<'_>) -> Field {
+        let at = |s: &[u8]| (s.as_ptr() as usize - base as usize) as u16;
+        let (name, value) = (at(header.name.as_bytes()), at(header.value));
+        Field {
+            name: (name, name + header.name.len() as u16),
+            value: (value, value + header.value.len() as u16),
+        }
+    }
+}
+
+/// What a head says about framing and persistence.
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// `Content-Length`, when given.
+    pub length: Option<u64>,
+    /// The last transfer coding is chunked.
+    pub chunked: bool,
+    /// A transfer coding that does not end in chunked.
+    pub other_coding: bool,
+    /// `Connection: close`.
+    pub close: bool,
+    /// `Connection: keep-alive`.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` (requests).
+    pub expect_continue: bool,
+}
+
+impl Facts {
+    /// Whether the connection may carry another message after this one, by the version's
+    /// default and the `Connection` header.
+    pub fn persistent(&self, version: http::Version) -> bool {
+        match version {
+            http::Version::HTTP_10 => self.keep_alive && !self.close,
+            _ => !self.close,
+        }
+    }
+}
+
+/// Builds the header map of a head whose lines are `fields` of `head`, and what they say about
+/// framing. Hop-by-hop framing (`Transfer-Encoding`, `Keep-Alive`, a `Connection` of only
+/// `close`/`keep-alive`) and `Expect: 100-continue` (answered by the server) are consumed: the
+/// proxy never forwards them. `room`: fields the caller will add, so the map need not grow
+/// (growing rehashes it; a larger map than needed costs a slower allocation).
+pub fn collect_headers(
+    head: &Bytes,
+    fields: &[Field],
+    room: usize,
+) -> Result<(HeaderMap, Facts), FramingError> {
+    let mut headers = HeaderMap::with_capacity(fields.len() + room);
+    let mut facts = Facts::default();
+    for field in fields {
+        let (ns, ne) = (usize::from(field.name.0), usize::from(field.name.1));
+        let (vs, ve) = (usize::from(field.value.0), usize::from(field.value.1));
+        let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| FramingError::Head)?;
+        let value =
+            HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| FramingError::Head)?;
+        if facts.note(&name, &value)? == Consumed::Yes {
+            continue;
+        }
+        headers.append(name, value);
+    }
+    Ok((headers, facts))
+}
+
+/// Whether a header line was framing for this hop only, so the message need not carry it.
+#[derive(Debug, PartialEq, Eq)]
+enum Consumed {
+    Yes,
+    No,
+}
+
+impl Facts {
+    /// Notes what `name: value` says.
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<Consumed, FramingError> {
+        if name == header::CONTENT_LENGTH {
+            // Repeated or comma-joined values must all agree.
+            for part in value.as_bytes().split(|b| *b == b',') {
+                let n = parse_decimal(part.trim_ascii()).ok_or(FramingError::ContentLength)?;
+                if self.length.is_some_and(|m| m != n) {
+                    return Err(FramingError::ContentLength);
+                }
+                self.length = Some(n);
+            }
+        } else if name == header::TRANSFER_ENCODING {
+            let last = value
+                .as_bytes()
+                .rsplit(|b| *b == b',')
+                .next()
+                .unwrap_or(b"");
+            let chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
+            self.chunked = chunked;
+            self.other_coding = !chunked;
+            return Ok(Consumed::Yes);
+        } else if name == header::CONNECTION {
+            let mut only_persistence = true;
+            for token in value.as_bytes().split(|b| *b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    self.close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    self.keep_alive = true;
+                } else {
+                    only_persistence = false;
+                }
+            }
+            // Naming other headers: kept, so the message cleaning removes those too.
+            if only_persistence {
+                return Ok(Consumed::Yes);
+            }
+        } else if name.as_str() == "keep-alive" {
+            return Ok(Consumed::Yes);
+        } else if name == header::EXPECT && value.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+            self.expect_continue = true;
+            return Ok(Consumed::Yes);
+        }
+        Ok(Consumed::No)
+    }
+}
+
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
+}
