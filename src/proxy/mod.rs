@@ -13,7 +13,7 @@ pub mod access_log;
 pub mod admin;
 pub mod cluster;
 pub mod config;
-
+mod downstream;
 pub mod error;
 pub mod fault;
 pub mod flags;

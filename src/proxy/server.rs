@@ -9,14 +9,10 @@
 //! simply stay failed — and only then serves.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -26,6 +22,7 @@ use super::access_log::{AccessLogEntry, AccessLogSink, BroadcastSink, FanoutSink
 use super::admin;
 use super::cluster::Cluster;
 use super::config::{ConfigError, ProxyConfig};
+use super::downstream;
 use super::health_check::HealthCheckerHandle;
 use super::pipeline::{FeatureStats, Pipeline, Shared};
 use super::rate_limit::{GlobalRateLimiter, WallClock};
@@ -354,7 +351,7 @@ async fn serve(
                 let stats = Arc::clone(&stats);
                 let shutdown = shutdown.clone();
                 connections.spawn(async move {
-                    serve_connection(stream, peer, pipeline, shutdown).await;
+                    downstream::serve_connection(stream, peer, pipeline, shutdown, DRAIN_TIMEOUT).await;
                     stats.stats.downstream_cx_active.dec();
                 });
             }
@@ -367,30 +364,4 @@ async fn serve(
     })
     .await;
     connections.abort_all();
-}
-
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    pipeline: Arc<Pipeline>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let service = service_fn(move |req| {
-        let pipeline = Arc::clone(&pipeline);
-        async move { Ok::<_, Infallible>(pipeline.handle(req, peer).await) }
-    });
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                tracing::debug!(%peer, error = %e, "downstream connection ended with error");
-            }
-        }
-        _ = shutdown.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
-        }
-    }
 }

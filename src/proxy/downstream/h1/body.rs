@@ -1,0 +1,115 @@
+//! The request body as the pipeline reads it: frames taken off the connection's read buffer,
+//! read from the socket in the pipeline's own task.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, ready};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use tokio::net::tcp::ReadHalf;
+
+use crate::proxy::http1::{BodyState, FramingError, Progress};
+
+/// Read buffer size; a read always has at least [`MIN_READ_SPACE`] bytes of room.
+const READ_BUFFER: usize = 8 * 1024;
+const MIN_READ_SPACE: usize = 1024;
+
+/// The read half of a downstream connection: the socket, the bytes read ahead of the parser,
+/// and where the current request's body stands. The request body reads through it while the
+/// pipeline runs; the connection loop reads the next head through it, and meanwhile watches
+/// for the client going away.
+#[derive(Debug)]
+pub struct ReadSide<'s> {
+    io: ReadHalf<'s>,
+    pub buf: BytesMut,
+    pub body: BodyState,
+}
+
+impl<'s> ReadSide<'s> {
+    pub fn new(io: ReadHalf<'s>, buf: BytesMut) -> Self {
+        ReadSide {
+            io,
+            buf,
+            body: BodyState::Done,
+        }
+    }
+
+    /// Reads more bytes into the buffer; `Ok(0)` at the end of the stream.
+    pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < MIN_READ_SPACE {
+            self.buf.reserve(READ_BUFFER);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+    }
+}
+
+/// Locks the read side; the lock is never contended (one task), and never poisoned in a way
+/// that matters (no invariant spans a panic).
+pub fn lock<'a, 's>(read: &'a Mutex<ReadSide<'s>>) -> MutexGuard<'a, ReadSide<'s>> {
+    read.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Why the request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestBodyError {
+    /// The socket failed.
+    #[error("downstream connection failed: {0}")]
+    Io(#[from] io::Error),
+    /// The client closed the connection mid-body.
+    #[error("downstream closed the connection mid-body")]
+    Closed,
+    /// The chunked coding is broken.
+    #[error("{0}")]
+    Framing(#[from] FramingError),
+}
+
+/// The body of a downstream request.
+#[derive(Debug)]
+pub struct RequestBody<'c, 's> {
+    read: &'c Mutex<ReadSide<'s>>,
+}
+
+impl<'c, 's> RequestBody<'c, 's> {
+    pub fn new(read: &'c Mutex<ReadSide<'s>>) -> Self {
+        RequestBody { read }
+    }
+}
+
+impl Body for RequestBody<'_, '_> {
+    type Data = Bytes;
+    type Error = RequestBodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RequestBodyError>>> {
+        let mut read = lock(self.read);
+        let read = &mut *read;
+        loop {
+            match read.body.take(&mut read.buf) {
+                Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                Ok(Progress::Frame(frame)) => return Poll::Ready(Some(Ok(frame))),
+                Ok(Progress::End) => return Poll::Ready(None),
+                Ok(Progress::NeedMore) => {}
+            }
+            match ready!(read.poll_fill(cx)) {
+                Err(e) => return Poll::Ready(Some(Err(e.into()))),
+                Ok(0) => return Poll::Ready(Some(Err(RequestBodyError::Closed))),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        lock(self.read).body.is_done()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match lock(self.read).body.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}
