@@ -1,6 +1,6 @@
 //! Header handling on the way up and down: request ids, hop-by-hop headers, forwarding headers.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 use http::header::{self, HeaderName};
@@ -118,23 +118,36 @@ pub struct UpstreamHeaders<'a> {
     connection_named: Vec<HeaderName>,
     te_trailers: bool,
     host: Option<HeaderValue>,
-    forwarded_for: Option<HeaderValue>,
+    /// The client's `x-forwarded-for`, which the peer's address is appended to.
+    previous_forwarded_for: Option<&'a [u8]>,
+    peer: IpAddr,
 }
 
 impl<'a> UpstreamHeaders<'a> {
-    /// The upstream fields of `parts`, a request from `peer`.
+    /// The upstream fields of `parts`, a request from `peer`: one pass over the request's few
+    /// fields rather than a hashed lookup for each name of interest.
     pub fn new(parts: &'a Parts, peer: SocketAddr) -> Self {
-        let headers = &parts.headers;
-        // Envoy keeps `te: trailers` and drops every other TE value.
-        let te_trailers = headers
-            .get(header::TE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-            });
+        let mut connection_named = Vec::new();
+        let mut te_trailers = false;
+        let mut has_host = false;
+        let mut previous_forwarded_for = None;
+        for (name, value) in &parts.headers {
+            if name == header::HOST {
+                has_host = true;
+            } else if name == header::TE {
+                // Envoy keeps `te: trailers` and drops every other TE value.
+                te_trailers |= value
+                    .as_bytes()
+                    .split(|b| *b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers"));
+            } else if name == header::CONNECTION {
+                connection_tokens(value, &mut connection_named);
+            } else if name == X_FORWARDED_FOR && previous_forwarded_for.is_none() {
+                previous_forwarded_for = Some(value.as_bytes()).filter(|v| !v.is_empty());
+            }
+        }
         // HTTP/2 clients send the authority instead of a Host header.
-        let host = if headers.contains_key(header::HOST) {
+        let host = if has_host {
             None
         } else {
             parts
@@ -144,15 +157,17 @@ impl<'a> UpstreamHeaders<'a> {
         };
         UpstreamHeaders {
             parts,
-            connection_named: connection_named(headers),
+            connection_named,
             te_trailers,
             host,
-            forwarded_for: forwarded_for(headers.get(&X_FORWARDED_FOR), peer),
+            previous_forwarded_for,
+            peer: peer.ip(),
         }
     }
 
-    /// Calls `f` with every field the upstream request carries.
-    pub fn for_each(&self, mut f: impl FnMut(&HeaderName, &HeaderValue)) {
+    /// Calls `f` with every field passed on from the client (not hop-by-hop, not named in
+    /// `Connection`), then the Host and TE the proxy sets.
+    fn for_each_passed(&self, f: &mut impl FnMut(&HeaderName, &HeaderValue)) {
         for (name, value) in &self.parts.headers {
             let replaced = name == X_FORWARDED_FOR || name == X_FORWARDED_PROTO;
             if !replaced && !HOP_BY_HOP.contains(name) && !self.connection_named.contains(name) {
@@ -165,8 +180,15 @@ impl<'a> UpstreamHeaders<'a> {
         if self.te_trailers {
             f(&header::TE, &HeaderValue::from_static("trailers"));
         }
-        if let Some(xff) = &self.forwarded_for {
-            f(&X_FORWARDED_FOR, xff);
+    }
+
+    /// Calls `f` with every field the upstream request carries.
+    pub fn for_each(&self, mut f: impl FnMut(&HeaderName, &HeaderValue)) {
+        self.for_each_passed(&mut f);
+        let mut xff = Vec::with_capacity(64);
+        write_forwarded_for(&mut xff, self.previous_forwarded_for, self.peer);
+        if let Ok(xff) = HeaderValue::from_maybe_shared(Bytes::from(xff)) {
+            f(&X_FORWARDED_FOR, &xff);
         }
         f(&X_FORWARDED_PROTO, &HeaderValue::from_static("http"));
     }
@@ -181,12 +203,16 @@ impl<'a> UpstreamHeaders<'a> {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         out.extend_from_slice(path.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
-        self.for_each(|name, value| {
+        self.for_each_passed(&mut |name, value| {
             out.extend_from_slice(name.as_str().as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         });
+        // Written in place: no header value is built for them.
+        out.extend_from_slice(b"x-forwarded-for: ");
+        write_forwarded_for(out, self.previous_forwarded_for, self.peer);
+        out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
         if body_len > 0 && !parts.headers.contains_key(header::CONTENT_LENGTH) {
             out.extend_from_slice(b"content-length: ");
             out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
@@ -194,7 +220,6 @@ impl<'a> UpstreamHeaders<'a> {
         }
         out.extend_from_slice(b"\r\n");
     }
-
     /// The HTTP/2 request: the Host header becomes `:authority` (hyper's HTTP/2 client takes
     /// it from the URI) and `te: trailers` is kept (gRPC needs it).
     pub fn h2_request(&self, body: Bytes) -> Request<Full<Bytes>> {
@@ -231,31 +256,33 @@ impl<'a> UpstreamHeaders<'a> {
 /// Header names listed in `Connection` (hop-by-hop too), besides the usual `keep-alive`;
 /// the common case collects (and allocates) nothing.
 fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(','))
-        .map(str::trim)
-        .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("keep-alive"))
-        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
-        .collect()
+    let mut named = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        connection_tokens(value, &mut named);
+    }
+    named
 }
 
-/// `x-forwarded-for` with `peer` appended to the client's value (if any), written into one
-/// buffer (the header value is the only allocation).
-fn forwarded_for(previous: Option<&HeaderValue>, peer: SocketAddr) -> Option<HeaderValue> {
-    let previous = previous
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty());
-    let mut out = Vec::with_capacity(previous.map_or(0, |p| p.len() + 2) + 40);
+/// Adds the header names one `Connection` value lists (besides `keep-alive`) to `named`.
+fn connection_tokens(value: &HeaderValue, named: &mut Vec<HeaderName>) {
+    let names = value
+        .as_bytes()
+        .split(|b| *b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case(b"keep-alive"))
+        .filter_map(|n| HeaderName::from_bytes(n).ok());
+    named.extend(names);
+}
+
+/// Writes `x-forwarded-for`'s value: `peer` appended to the client's value (if any).
+fn write_forwarded_for(out: &mut Vec<u8>, previous: Option<&[u8]>, peer: IpAddr) {
     if let Some(prev) = previous {
-        out.extend_from_slice(prev.as_bytes());
+        out.extend_from_slice(prev);
         out.extend_from_slice(b", ");
     }
-    match peer.ip() {
+    match peer {
         // The common case without the formatting machinery.
-        std::net::IpAddr::V4(ip) => {
+        IpAddr::V4(ip) => {
             let mut digits = itoa::Buffer::new();
             for (i, octet) in ip.octets().into_iter().enumerate() {
                 if i > 0 {
@@ -264,11 +291,10 @@ fn forwarded_for(previous: Option<&HeaderValue>, peer: SocketAddr) -> Option<Hea
                 out.extend_from_slice(digits.format(octet).as_bytes());
             }
         }
-        ip @ std::net::IpAddr::V6(_) => {
-            let _ = std::io::Write::write_fmt(&mut out, format_args!("{ip}"));
+        ip @ IpAddr::V6(_) => {
+            let _ = std::io::Write::write_fmt(out, format_args!("{ip}"));
         }
     }
-    HeaderValue::from_maybe_shared(Bytes::from(out)).ok()
 }
 
 /// Removes hop-by-hop headers from a response and sets Envoy's `server` header.
@@ -383,11 +409,16 @@ mod tests {
 
     #[test]
     fn forwarded_for_appends_v4_and_v6_peers() {
-        let v4 = forwarded_for(None, ([10, 200, 0, 7], 1).into()).unwrap();
-        assert_eq!(v4, "10.200.0.7");
-        let prev = HeaderValue::from_static("1.2.3.4");
-        let v6 = forwarded_for(Some(&prev), "[2001:db8::1]:80".parse().unwrap()).unwrap();
-        assert_eq!(v6, "1.2.3.4, 2001:db8::1");
+        let written = |previous: Option<&[u8]>, peer: &str| {
+            let mut out = Vec::new();
+            write_forwarded_for(&mut out, previous, peer.parse().unwrap());
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(written(None, "10.200.0.7"), "10.200.0.7");
+        assert_eq!(
+            written(Some(b"1.2.3.4"), "2001:db8::1"),
+            "1.2.3.4, 2001:db8::1"
+        );
     }
 
     #[test]
