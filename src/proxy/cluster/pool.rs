@@ -201,7 +201,9 @@ pub async fn acquire(
     h2: bool,
 ) -> Result<Lease, ProxyError> {
     if h2 {
-        acquire_h2(ctx, host).await
+        // Boxed: its state machine is ten times the HTTP/1.1 path's, and every request's
+        // future would otherwise carry (and move) that much.
+        Box::pin(acquire_h2(ctx, host)).await
     } else {
         acquire_h1(ctx, host).await
     }

@@ -531,7 +531,8 @@ impl Pipeline {
         let deadline = earliest(per_try, route);
         let response = if lease.is_h2() {
             let request = upstream_headers.h2_request(body.clone());
-            within(deadline, lease.send_h2(request)).await?
+            // Boxed for the same reason as `pool::acquire`'s HTTP/2 path.
+            within(deadline, Box::pin(lease.send_h2(request))).await?
         } else {
             let head = parts.method == http::Method::HEAD;
             let encode = |out: &mut Vec<u8>| upstream_headers.encode_h1(body.len(), out);

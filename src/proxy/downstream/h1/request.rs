@@ -30,8 +30,8 @@ pub enum BadRequest {
     /// Not valid HTTP/1.x, or a body it cannot delimit.
     #[error("malformed request: {0}")]
     Framing(#[from] FramingError),
-    /// Both `Content-Length` and `Transfer-Encoding`: a request smuggling vector Envoy rejects
-    /// (its `allow_chunked_length` is off by default).
+    /// Both `Content-Length` and `Transfer-Encoding` (a request smuggling vector Envoy rejects:
+    /// its `allow_chunked_length` is off by default), or a transfer coding from HTTP/1.0.
     #[error("both content-length and transfer-encoding")]
     AmbiguousLength,
     /// A transfer coding other than chunked last (RFC 9112 §6.1).
@@ -95,7 +95,8 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, BadRequest> {
     let uri = Uri::from_maybe_shared(head.slice(target_range)).map_err(|_| FramingError::Head)?;
 
     let body = if facts.chunked || facts.other_coding {
-        if facts.length.is_some() {
+        // HTTP/1.0 has no transfer codings: such framing is faulty (RFC 9112 §6.1).
+        if facts.length.is_some() || version == Version::HTTP_10 {
             return Err(BadRequest::AmbiguousLength);
         }
         if facts.other_coding {

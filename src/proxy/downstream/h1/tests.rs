@@ -275,7 +275,7 @@ async fn streamed_responses_are_chunked_for_http_1_1() {
 #[tokio::test]
 async fn malformed_requests_get_a_status_and_a_close() {
     let p = proxy().await;
-    let cases: [(&[u8], &str); 5] = [
+    let cases: [(&[u8], &str); 6] = [
         (b"NOT HTTP AT ALL\r\n\r\n", "400"),
         (
             b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n",
@@ -284,6 +284,7 @@ async fn malformed_requests_get_a_status_and_a_close() {
         (b"POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: gzip\r\n\r\n", "501"),
         (b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 1, 2\r\n\r\n", "400"),
         (b"GET / HTTP/2.0\r\nhost: a\r\n\r\n", "400"),
+        (b"POST / HTTP/1.0\r\ntransfer-encoding: chunked\r\n\r\n", "400"),
     ];
     for (bytes, status) in cases {
         let mut s = connect(&p).await;
