@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use self::prefixed::Prefixed;
+use super::http1::READ_BUFFER;
 use super::pipeline::Pipeline;
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
@@ -32,7 +33,7 @@ pub async fn serve_connection(
     mut shutdown: watch::Receiver<bool>,
     drain: Duration,
 ) {
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
     // Read until the first bytes tell the preface from an HTTP/1 request line.
     loop {
         let n = buf.len().min(H2_PREFACE.len());

@@ -6,9 +6,14 @@
 mod body;
 mod chunked;
 
-use bytes::Bytes;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue};
+use tokio::io::AsyncRead;
 
 pub use body::{BodyState, Progress};
 pub use chunked::{ChunkedDecoder, Decoded};
@@ -17,6 +22,42 @@ pub use chunked::{ChunkedDecoder, Decoded};
 pub const MAX_HEADERS: usize = 100;
 /// Largest head accepted (Envoy's default `max_request_headers_kb` is 60).
 pub const MAX_HEAD_BYTES: usize = 60 * 1024;
+
+/// Read buffer size; a read always has at least [`MIN_READ_SPACE`] bytes of room.
+pub const READ_BUFFER: usize = 8 * 1024;
+const MIN_READ_SPACE: usize = 1024;
+
+/// Reads more bytes from `io` onto the end of `buf`; `Ok(0)` at the end of the stream.
+pub fn poll_fill<R: AsyncRead + Unpin>(
+    io: &mut R,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() < MIN_READ_SPACE {
+        buf.reserve(READ_BUFFER);
+    }
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+}
+
+/// The length of a complete head from httparse's verdict on `buffered` bytes; `Ok(None)`
+/// while it is incomplete. Enforces [`MAX_HEAD_BYTES`] and [`MAX_HEADERS`].
+pub fn head_length(
+    parsed: Result<httparse::Status<usize>, httparse::Error>,
+    buffered: usize,
+) -> Result<Option<usize>, FramingError> {
+    match parsed {
+        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD_BYTES => {
+            Err(FramingError::HeadTooLarge)
+        }
+        Ok(httparse::Status::Complete(len)) => Ok(Some(len)),
+        Ok(httparse::Status::Partial) if buffered > MAX_HEAD_BYTES => {
+            Err(FramingError::HeadTooLarge)
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(FramingError::HeadTooLarge),
+        Err(_) => Err(FramingError::Head),
+    }
+}
 
 /// Why a message could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

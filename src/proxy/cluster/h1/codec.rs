@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use http::{HeaderMap, StatusCode, Version};
 
 pub use crate::proxy::http1::{ChunkedDecoder, Decoded, FramingError, MAX_HEAD_BYTES};
-use crate::proxy::http1::{Field, MAX_HEADERS, collect_headers};
+use crate::proxy::http1::{Field, MAX_HEADERS, collect_headers, head_length};
 
 /// How a response body ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,18 +52,9 @@ pub fn parse_head(
         buf,
         &mut slots,
     );
-    let len = match parse {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
-            return Err(FramingError::HeadTooLarge);
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(FramingError::HeadTooLarge),
-        Err(_) => return Err(FramingError::Head),
+    let Some(len) = head_length(parse, buf.len())? else {
+        return Ok(None);
     };
-    if len > MAX_HEAD_BYTES {
-        return Err(FramingError::HeadTooLarge);
-    }
     let code = parsed.code.ok_or(FramingError::Head)?;
     let status = StatusCode::from_u16(code).map_err(|_| FramingError::Head)?;
     let version = if parsed.version == Some(0) {

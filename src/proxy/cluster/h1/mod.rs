@@ -12,7 +12,6 @@ pub mod codec;
 mod tests;
 
 use std::io;
-use std::pin::Pin;
 use std::task::{Context, Poll, Waker, ready};
 
 use bytes::{Bytes, BytesMut};
@@ -21,13 +20,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 pub use crate::proxy::http1::BodyState;
-use crate::proxy::http1::{ChunkedDecoder, Progress};
+use crate::proxy::http1::{self, ChunkedDecoder, Progress, READ_BUFFER};
 
 use self::codec::{Framing, FramingError, ResponseHead};
 
-/// Read buffer size; a read always has at least [`MIN_READ_SPACE`] bytes of room.
-const READ_BUFFER: usize = 8 * 1024;
-const MIN_READ_SPACE: usize = 1024;
 /// Request bodies up to this size are copied behind the head and go out in one write.
 const INLINE_BODY: usize = 16 * 1024;
 
@@ -150,10 +146,7 @@ impl Connection {
     }
 
     fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < MIN_READ_SPACE {
-            self.buf.reserve(READ_BUFFER);
-        }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+        http1::poll_fill(&mut self.io, cx, &mut self.buf)
     }
 
     /// The next frame of the response body.

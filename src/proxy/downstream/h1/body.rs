@@ -10,11 +10,7 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use tokio::net::tcp::ReadHalf;
 
-use crate::proxy::http1::{BodyState, FramingError, Progress};
-
-/// Read buffer size; a read always has at least [`MIN_READ_SPACE`] bytes of room.
-const READ_BUFFER: usize = 8 * 1024;
-const MIN_READ_SPACE: usize = 1024;
+use crate::proxy::http1::{self, BodyState, FramingError, Progress};
 
 /// The read half of a downstream connection: the socket, the bytes read ahead of the parser,
 /// and where the current request's body stands. The request body reads through it while the
@@ -38,10 +34,7 @@ impl<'s> ReadSide<'s> {
 
     /// Reads more bytes into the buffer; `Ok(0)` at the end of the stream.
     pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < MIN_READ_SPACE {
-            self.buf.reserve(READ_BUFFER);
-        }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
+        http1::poll_fill(&mut self.io, cx, &mut self.buf)
     }
 }
 

@@ -8,7 +8,7 @@ use http::request::Parts;
 use http::{Method, StatusCode, Uri, Version};
 
 use crate::proxy::http1::{
-    BodyState, ChunkedDecoder, Field, FramingError, MAX_HEAD_BYTES, MAX_HEADERS, collect_headers,
+    BodyState, ChunkedDecoder, Field, FramingError, MAX_HEADERS, collect_headers, head_length,
 };
 
 /// A parsed request head.
@@ -62,17 +62,8 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, BadRequest> {
         buf,
         &mut slots,
     );
-    let len = match parse {
-        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD_BYTES => {
-            return Err(FramingError::HeadTooLarge.into());
-        }
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
-            return Err(FramingError::HeadTooLarge.into());
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(FramingError::HeadTooLarge.into()),
-        Err(_) => return Err(FramingError::Head.into()),
+    let Some(len) = head_length(parse, buf.len())? else {
+        return Ok(None);
     };
     let version = match parsed.version {
         Some(0) => Version::HTTP_10,

@@ -110,6 +110,13 @@ async fn connect(p: &ProxyHandle) -> TcpStream {
         .unwrap()
 }
 
+/// Connects and sends `bytes`.
+async fn send(p: &ProxyHandle, bytes: impl AsRef<[u8]>) -> TcpStream {
+    let mut s = connect(p).await;
+    s.write_all(bytes.as_ref()).await.unwrap();
+    s
+}
+
 /// Reads until `text` has appeared `times` times or the connection closes; returns
 /// everything read.
 async fn read_until(stream: &mut TcpStream, text: &str, times: usize) -> String {
@@ -171,11 +178,10 @@ async fn keeps_the_connection_and_frames_by_length() {
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
     let p = proxy().await;
-    let mut s = connect(&p).await;
     let reqs = "POST /a HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\n\r\nfirst\
                 POST /b HTTP/1.1\r\nhost: a\r\ncontent-length: 6\r\n\r\nsecond\
                 GET /c HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n";
-    s.write_all(reqs.as_bytes()).await.unwrap();
+    let mut s = send(&p, reqs).await;
     let got = read_to_close(&mut s).await;
     let first = got.find("first").expect("first");
     let second = got.find("second").expect("second");
@@ -192,10 +198,9 @@ async fn pipelined_requests_are_answered_in_order() {
 #[tokio::test]
 async fn chunked_request_bodies_are_decoded() {
     let p = proxy().await;
-    let mut s = connect(&p).await;
     let req = "POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n\
                5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\ntrailer: t\r\n\r\n";
-    s.write_all(req.as_bytes()).await.unwrap();
+    let mut s = send(&p, req).await;
     let got = read_until(&mut s, "hello, world", 1).await;
     assert_eq!(header(&got, "content-length"), Some("12"), "{got}");
     // Split across writes too.
@@ -211,10 +216,11 @@ async fn chunked_request_bodies_are_decoded() {
 #[tokio::test]
 async fn expect_100_continue_is_answered_and_not_forwarded() {
     let p = proxy().await;
-    let mut s = connect(&p).await;
-    s.write_all(b"PUT /x HTTP/1.1\r\nhost: a\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n")
-        .await
-        .unwrap();
+    let mut s = send(
+        &p,
+        b"PUT /x HTTP/1.1\r\nhost: a\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n",
+    )
+    .await;
     let interim = read_until(&mut s, "\r\n\r\n", 1).await;
     assert_eq!(interim, "HTTP/1.1 100 Continue\r\n\r\n");
     s.write_all(b"data").await.unwrap();
@@ -227,10 +233,7 @@ async fn expect_100_continue_is_answered_and_not_forwarded() {
 #[tokio::test]
 async fn http_1_0_clients_close_unless_they_ask_to_keep_alive() {
     let p = proxy().await;
-    let mut s = connect(&p).await;
-    s.write_all(b"GET /stream HTTP/1.0\r\nhost: a\r\n\r\n")
-        .await
-        .unwrap();
+    let mut s = send(&p, b"GET /stream HTTP/1.0\r\nhost: a\r\n\r\n").await;
     let got = read_to_close(&mut s).await;
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     assert_eq!(header(&got, "connection"), Some("close"), "{got}");
@@ -255,10 +258,7 @@ async fn http_1_0_clients_close_unless_they_ask_to_keep_alive() {
 #[tokio::test]
 async fn streamed_responses_are_chunked_for_http_1_1() {
     let p = proxy().await;
-    let mut s = connect(&p).await;
-    s.write_all(b"GET /stream HTTP/1.1\r\nhost: a\r\n\r\n")
-        .await
-        .unwrap();
+    let mut s = send(&p, b"GET /stream HTTP/1.1\r\nhost: a\r\n\r\n").await;
     let got = read_until(&mut s, "0\r\n\r\n", 1).await;
     assert_eq!(header(&got, "transfer-encoding"), Some("chunked"), "{got}");
     let body = got.split_once("\r\n\r\n").unwrap().1;
@@ -287,8 +287,7 @@ async fn malformed_requests_get_a_status_and_a_close() {
         (b"POST / HTTP/1.0\r\ntransfer-encoding: chunked\r\n\r\n", "400"),
     ];
     for (bytes, status) in cases {
-        let mut s = connect(&p).await;
-        s.write_all(bytes).await.unwrap();
+        let mut s = send(&p, bytes).await;
         let got = read_to_close(&mut s).await;
         assert!(
             got.starts_with(&format!("HTTP/1.1 {status} ")),
@@ -297,9 +296,8 @@ async fn malformed_requests_get_a_status_and_a_close() {
         );
         assert_eq!(header(&got, "connection"), Some("close"));
     }
-    let mut s = connect(&p).await;
     let huge = format!("GET / HTTP/1.1\r\nx-big: {}\r\n\r\n", "a".repeat(70 * 1024));
-    s.write_all(huge.as_bytes()).await.unwrap();
+    let mut s = send(&p, huge).await;
     let got = read_to_close(&mut s).await;
     assert!(got.starts_with("HTTP/1.1 431 "), "{got}");
     p.shutdown().await;
@@ -308,10 +306,7 @@ async fn malformed_requests_get_a_status_and_a_close() {
 #[tokio::test]
 async fn shutdown_closes_idle_connections_and_finishes_busy_ones() {
     let p = proxy().await;
-    let mut idle = connect(&p).await;
-    idle.write_all(b"GET /x HTTP/1.1\r\nhost: a\r\n\r\n")
-        .await
-        .unwrap();
+    let mut idle = send(&p, b"GET /x HTTP/1.1\r\nhost: a\r\n\r\n").await;
     read_until(&mut idle, "x-method", 1).await;
     let shutdown = tokio::spawn(p.shutdown());
     let rest = read_to_close(&mut idle).await;
@@ -327,19 +322,21 @@ async fn an_unread_request_body_closes_the_connection_after_the_reply() {
     // The proxy answers `/direct` without reading the body; the rest of the body is still on
     // the wire, so the connection cannot carry another request.
     let p = proxy().await;
-    let mut s = connect(&p).await;
-    s.write_all(b"POST /direct HTTP/1.1\r\nhost: a\r\ncontent-length: 100\r\n\r\npartial")
-        .await
-        .unwrap();
+    let mut s = send(
+        &p,
+        b"POST /direct HTTP/1.1\r\nhost: a\r\ncontent-length: 100\r\n\r\npartial",
+    )
+    .await;
     let got = read_to_close(&mut s).await;
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     assert_eq!(header(&got, "connection"), Some("close"), "{got}");
     assert!(got.ends_with("direct"), "{got}");
     // A body that did arrive whole keeps the connection.
-    let mut s = connect(&p).await;
-    s.write_all(b"POST /direct HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\n\r\nabc")
-        .await
-        .unwrap();
+    let mut s = send(
+        &p,
+        b"POST /direct HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\n\r\nabc",
+    )
+    .await;
     let got = read_until(&mut s, "direct", 1).await;
     assert_eq!(header(&got, "connection"), None, "{got}");
     p.shutdown().await;
@@ -348,16 +345,18 @@ async fn an_unread_request_body_closes_the_connection_after_the_reply() {
 #[tokio::test]
 async fn a_client_gone_mid_body_leaves_the_proxy_serving() {
     let p = proxy().await;
-    let mut s = connect(&p).await;
-    s.write_all(b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 100\r\n\r\npartial")
-        .await
-        .unwrap();
+    let gone = send(
+        &p,
+        b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 100\r\n\r\npartial",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    drop(s);
-    let mut s = connect(&p).await;
-    s.write_all(b"GET /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    drop(gone);
+    let mut s = send(
+        &p,
+        b"GET /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n",
+    )
+    .await;
     let got = read_to_close(&mut s).await;
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     p.shutdown().await;
