@@ -152,6 +152,9 @@ pub struct HttpStats {
     /// `downstream_rq_too_large`: requests answered 413 because their body exceeded the
     /// buffer limit (Envoy's `requestDataTooLarge`).
     pub downstream_rq_too_large: Counter,
+    /// `downstream_cx_protocol_error`: connections closed over a request the server could not
+    /// read (malformed, ambiguous framing, head too large), answered 400/431/501.
+    pub downstream_cx_protocol_error: Counter,
     /// `downstream_rq_completed` and `downstream_rq_<N>xx`, by status class (index N−1).
     pub downstream_rq_completed: Counter,
     /// Responses per status class 1xx..5xx.
@@ -270,7 +273,7 @@ impl StatSource for ListenerStats {
         let s = &self.stats;
         let scope = Scope::Http(&self.name);
         let [x1, x2, x3, x4, x5] = &s.downstream_rq_xx;
-        let table: [(&str, StatKind, u64); 13] = [
+        let table: [(&str, StatKind, u64); 14] = [
             ("downstream_rq_total", C, s.downstream_rq_total.get()),
             ("downstream_rq_active", G, s.downstream_rq_active.get()),
             ("downstream_cx_total", C, s.downstream_cx_total.get()),
@@ -281,6 +284,11 @@ impl StatSource for ListenerStats {
                 "downstream_rq_too_large",
                 C,
                 s.downstream_rq_too_large.get(),
+            ),
+            (
+                "downstream_cx_protocol_error",
+                C,
+                s.downstream_cx_protocol_error.get(),
             ),
             (
                 "downstream_rq_completed",

@@ -80,7 +80,7 @@ use super::rate_limit::GlobalRateLimiter;
 use super::retry::{AttemptResult, RetryDecision, RetryState};
 use super::rng::SharedRng;
 use super::router::Router;
-use super::stats::ListenerStats;
+use super::stats::{HttpStats, ListenerStats};
 use super::timeout::RouteTimers;
 
 /// An upstream response header that fails the host's active health checking at once (a
@@ -182,6 +182,11 @@ impl Pipeline {
                 })
                 .collect(),
         }
+    }
+
+    /// The listener's HTTP stats (the server counts protocol errors in them).
+    pub(crate) fn http_stats(&self) -> &HttpStats {
+        &self.stats.stats
     }
 
     /// Handles one downstream request end to end.

@@ -67,6 +67,7 @@ pub async fn serve(
             Next::Closed => return,
             Next::Bad(e) => {
                 tracing::debug!(%peer, error = %e, "bad request");
+                pipeline.http_stats().downstream_cx_protocol_error.inc();
                 out.clear();
                 let x = Exchange {
                     method: &Method::GET,

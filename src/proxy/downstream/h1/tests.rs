@@ -300,6 +300,11 @@ async fn malformed_requests_get_a_status_and_a_close() {
     let mut s = send(&p, huge).await;
     let got = read_to_close(&mut s).await;
     assert!(got.starts_with("HTTP/1.1 431 "), "{got}");
+    // Envoy's connection manager counts each as a protocol error.
+    let errors = p
+        .stats()
+        .get(&format!("http.{LISTENER}.downstream_cx_protocol_error"));
+    assert_eq!(errors, Some(cases.len() as u64 + 1));
     p.shutdown().await;
 }
 
