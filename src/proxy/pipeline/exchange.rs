@@ -20,8 +20,9 @@ use crate::proxy::stats::ListenerStats;
 
 /// One request's record and the resources it holds.
 pub(crate) struct Exchange {
-    /// The access log entry being filled in.
-    pub entry: AccessLogEntry,
+    /// The access log entry being filled in. Boxed: the record travels with the request's
+    /// futures and its response body, which are moved several times per request.
+    pub entry: Box<AccessLogEntry>,
     /// When the request arrived.
     pub start: Instant,
     /// The chosen cluster.
@@ -53,7 +54,7 @@ impl Exchange {
     ) -> Self {
         listener.stats.downstream_rq_active.inc();
         Exchange {
-            entry,
+            entry: Box::new(entry),
             start,
             cluster: None,
             in_flight: None,
