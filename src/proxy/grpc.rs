@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use super::error::LocalReply;
+use super::response_headers::ResponseHeaders;
 
 /// `grpc-status`.
 pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
@@ -64,14 +65,13 @@ pub fn grpc_to_http_status(code: u64) -> u16 {
 /// The status outlier detection hears of for a response: for a gRPC request with
 /// `grpc-status` in the response headers (a trailers-only answer) the mapped gRPC status,
 /// else the HTTP status (Envoy's router; trailers are not looked at).
-pub fn outlier_status(grpc_request: bool, status: u16, headers: &HeaderMap) -> u16 {
+pub fn outlier_status(grpc_request: bool, status: u16, headers: &ResponseHeaders) -> u16 {
     if !grpc_request {
         return status;
     }
-    match headers.get(GRPC_STATUS) {
+    match headers.get(&GRPC_STATUS) {
         None => status,
-        Some(v) => v
-            .to_str()
+        Some(v) => std::str::from_utf8(v)
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
             .map_or(500, grpc_to_http_status),
@@ -187,7 +187,7 @@ mod tests {
         for (grpc, http) in table {
             assert_eq!(grpc_to_http_status(grpc), http, "{grpc}");
         }
-        let mut h = HeaderMap::new();
+        let mut h = ResponseHeaders::default();
         assert_eq!(outlier_status(true, 200, &h), 200);
         h.insert(GRPC_STATUS, HeaderValue::from_static("14"));
         assert_eq!(outlier_status(true, 200, &h), 503);

@@ -23,6 +23,7 @@ pub mod http1;
 pub mod lb;
 pub mod pipeline;
 pub mod rate_limit;
+pub mod response_headers;
 pub mod retry;
 pub mod rng;
 pub mod router;

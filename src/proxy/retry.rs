@@ -4,14 +4,15 @@
 
 use std::time::Duration;
 
-use http::HeaderMap;
+use http::HeaderName;
 
 use super::config::{RetryOn, RetryPolicy};
 use super::error::ProxyError;
+use super::response_headers::ResponseHeaders;
 use super::rng::SharedRng;
 
 /// Header that marks a response as produced by an overloaded Envoy; never retried.
-pub const OVERLOADED_HEADER: &str = "x-envoy-overloaded";
+pub const OVERLOADED_HEADER: HeaderName = HeaderName::from_static("x-envoy-overloaded");
 
 /// What one attempt produced, as retry decisions see it.
 #[derive(Debug, Clone, Copy)]
@@ -21,7 +22,7 @@ pub enum AttemptResult<'a> {
         /// Status code.
         status: u16,
         /// Response headers (for `grpc-status` and `x-envoy-overloaded`).
-        headers: &'a HeaderMap,
+        headers: &'a ResponseHeaders,
     },
     /// No response.
     Failure(ProxyError),
@@ -90,7 +91,7 @@ pub fn is_retriable(policy: &RetryPolicy, result: AttemptResult<'_>) -> bool {
                 || (on.retriable_4xx && status == 409)
                 || (on.retriable_status_codes && policy.retriable_status_codes.contains(&status))
                 || (grpc() && grpc_retriable(on, headers)))
-                && !headers.contains_key(OVERLOADED_HEADER)
+                && !headers.contains(&OVERLOADED_HEADER)
         }
         AttemptResult::Failure(e) => failure_retriable(on, e),
     }
@@ -118,10 +119,10 @@ fn failure_retriable(on: &RetryOn, e: ProxyError) -> bool {
 }
 
 /// gRPC triggers look at `grpc-status` in the response headers (trailers are not checked).
-fn grpc_retriable(on: &RetryOn, headers: &HeaderMap) -> bool {
+fn grpc_retriable(on: &RetryOn, headers: &ResponseHeaders) -> bool {
     let Some(code) = headers
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
+        .get(&super::grpc::GRPC_STATUS)
+        .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|s| s.trim().parse::<u32>().ok())
     else {
         return false;

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::Request;
 use http_body_util::Full;
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -43,10 +43,18 @@ use super::resources::{ClusterResources, ResourceGuard};
 use super::response_body::ResponseBody;
 use crate::proxy::config::TcpKeepalive;
 use crate::proxy::error::ProxyError;
+use crate::proxy::response_headers::ResponseHeaders;
 use crate::proxy::stats::ClusterStats;
 
 /// The request body type sent upstream (buffered so that retries can resend it).
 pub type UpstreamBody = Full<Bytes>;
+
+/// An upstream response whose head has arrived; its body holds the lease.
+pub struct UpstreamResponse {
+    pub status: http::StatusCode,
+    pub headers: ResponseHeaders,
+    pub body: ResponseBody,
+}
 
 /// Connection settings of a cluster.
 #[derive(Debug, Clone, Copy)]
@@ -695,7 +703,7 @@ impl Lease {
         body: &Bytes,
         head_request: bool,
         deadline: Option<(Instant, ProxyError)>,
-    ) -> Result<Response<ResponseBody>, ProxyError> {
+    ) -> Result<UpstreamResponse, ProxyError> {
         let Some(Sender::H1(upstream)) = self.sender.as_mut() else {
             return Err(ProxyError::Reset {
                 before_request: true,
@@ -723,13 +731,11 @@ impl Lease {
             }
         };
         match result {
-            Ok((head, state)) => {
-                let mut response = Response::new(());
-                *response.status_mut() = head.status;
-                *response.version_mut() = head.version;
-                *response.headers_mut() = head.headers;
-                Ok(response.map(|()| ResponseBody::h1(self, state, head.keep_alive)))
-            }
+            Ok((head, state)) => Ok(UpstreamResponse {
+                status: head.status,
+                headers: head.headers,
+                body: ResponseBody::h1(self, state, head.keep_alive),
+            }),
             Err(e) => {
                 tracing::debug!(host = %self.host.endpoint.addr, error = %e, "upstream request failed");
                 Err(ProxyError::Reset {
@@ -744,7 +750,7 @@ impl Lease {
     pub async fn send_h2(
         mut self,
         req: Request<UpstreamBody>,
-    ) -> Result<Response<ResponseBody>, ProxyError> {
+    ) -> Result<UpstreamResponse, ProxyError> {
         // Streams are counted when they open (see `open_stream`).
         let Some(Sender::H2(sender)) = self.sender.as_mut() else {
             return Err(ProxyError::Reset {
@@ -752,7 +758,14 @@ impl Lease {
             });
         };
         match sender.send_request(req).await {
-            Ok(response) => Ok(response.map(|body| ResponseBody::h2(self, body))),
+            Ok(response) => {
+                let (parts, body) = response.into_parts();
+                Ok(UpstreamResponse {
+                    status: parts.status,
+                    headers: parts.headers.into(),
+                    body: ResponseBody::h2(self, body),
+                })
+            }
             Err(e) => {
                 tracing::debug!(host = %self.host.endpoint.addr, error = %e, "upstream request failed");
                 Err(ProxyError::Reset {

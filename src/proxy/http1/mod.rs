@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderName};
+use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue};
 use tokio::io::AsyncRead;
 
@@ -76,12 +76,63 @@ pub enum FramingError {
     Chunked,
 }
 
+/// The lines of a head kept as lines: a typical response has a handful, so they fit inline.
+pub type LineFields = smallvec::SmallVec<[Field; 8]>;
+
+/// The header names the proxy's HTTP/1.1 code acts on, told apart by one look at a name
+/// in any case, so that later checks compare a tag instead of bytes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    #[default]
+    Other,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    KeepAlive,
+    Expect,
+    Date,
+    Server,
+    /// The other hop-by-hop names: `proxy-connection`, `te`, `trailer`, `upgrade`.
+    HopByHop,
+}
+
+impl Known {
+    /// What `name` (in any case) is.
+    pub fn of(name: &[u8]) -> Known {
+        let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+        // The length picks the one or two candidates to compare.
+        match name.len() {
+            2 if is(b"te") => Known::HopByHop,
+            4 if is(b"date") => Known::Date,
+            6 if is(b"server") => Known::Server,
+            6 if is(b"expect") => Known::Expect,
+            7 if is(b"trailer") || is(b"upgrade") => Known::HopByHop,
+            10 if is(b"connection") => Known::Connection,
+            10 if is(b"keep-alive") => Known::KeepAlive,
+            14 if is(b"content-length") => Known::ContentLength,
+            16 if is(b"proxy-connection") => Known::HopByHop,
+            17 if is(b"transfer-encoding") => Known::TransferEncoding,
+            _ => Known::Other,
+        }
+    }
+
+    /// Hop-by-hop (RFC 9110 §7.6.1 and the usual legacy names): never forwarded.
+    pub fn is_hop_by_hop(self) -> bool {
+        matches!(
+            self,
+            Known::Connection | Known::KeepAlive | Known::TransferEncoding | Known::HopByHop
+        )
+    }
+}
+
 /// Where one header line's name and value lie in the head, as offsets (a head is smaller than
-/// 64 KiB), so the values can share the head's memory once it is split off the read buffer.
+/// 64 KiB), so the values can share the head's memory once it is split off the read buffer;
+/// and what the name is.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Field {
     name: (u16, u16),
     value: (u16, u16),
+    pub known: Known,
 }
 
 impl Field {
@@ -92,7 +143,37 @@ impl Field {
         Field {
             name: (name, name + header.name.len() as u16),
             value: (value, value + header.value.len() as u16),
+            known: Known::of(header.name.as_bytes()),
         }
+    }
+
+    /// A field whose name and value are these ranges of its head.
+    #[cfg(test)]
+    pub fn at(head: &[u8], name: std::ops::Range<usize>, value: std::ops::Range<usize>) -> Field {
+        Field {
+            known: Known::of(&head[name.clone()]),
+            name: (name.start as u16, name.end as u16),
+            value: (value.start as u16, value.end as u16),
+        }
+    }
+
+    /// Where the name and the value lie in the head.
+    pub fn ranges(&self) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let (name, value) = (self.name, self.value);
+        (
+            usize::from(name.0)..usize::from(name.1),
+            usize::from(value.0)..usize::from(value.1),
+        )
+    }
+
+    /// The name, as it arrived, in `head`.
+    pub fn name<'h>(&self, head: &'h [u8]) -> &'h [u8] {
+        &head[usize::from(self.name.0)..usize::from(self.name.1)]
+    }
+
+    /// The value in `head`.
+    pub fn value<'h>(&self, head: &'h [u8]) -> &'h [u8] {
+        &head[usize::from(self.value.0)..usize::from(self.value.1)]
     }
 }
 
@@ -137,17 +218,29 @@ pub fn collect_headers(
     let mut headers = HeaderMap::with_capacity(fields.len() + room);
     let mut facts = Facts::default();
     for field in fields {
-        let (ns, ne) = (usize::from(field.name.0), usize::from(field.name.1));
-        let (vs, ve) = (usize::from(field.value.0), usize::from(field.value.1));
-        let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| FramingError::Head)?;
+        let (name, value) = field.ranges();
+        let name = HeaderName::from_bytes(&head[name]).map_err(|_| FramingError::Head)?;
         let value =
-            HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| FramingError::Head)?;
-        if facts.note(&name, &value)? == Consumed::Yes {
+            HeaderValue::from_maybe_shared(head.slice(value)).map_err(|_| FramingError::Head)?;
+        if facts.note(field.known, value.as_bytes())? == Consumed::Yes {
             continue;
         }
         headers.append(name, value);
     }
     Ok((headers, facts))
+}
+
+/// The lines of a head the message carries on (`fields` less those [`collect_headers`]
+/// consumes), and what they say about framing; no map is built.
+pub fn keep_fields(head: &[u8], fields: &[Field]) -> Result<(LineFields, Facts), FramingError> {
+    let mut kept = LineFields::new();
+    let mut facts = Facts::default();
+    for field in fields {
+        if facts.note(field.known, field.value(head))? == Consumed::No {
+            kept.push(*field);
+        }
+    }
+    Ok((kept, facts))
 }
 
 /// Whether a header line was framing for this hop only, so the message need not carry it.
@@ -158,30 +251,26 @@ enum Consumed {
 }
 
 impl Facts {
-    /// Notes what `name: value` says.
-    fn note(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<Consumed, FramingError> {
-        if name == header::CONTENT_LENGTH {
+    /// Notes what a field named `known` with `value` says.
+    fn note(&mut self, known: Known, value: &[u8]) -> Result<Consumed, FramingError> {
+        if known == Known::ContentLength {
             // Repeated or comma-joined values must all agree.
-            for part in value.as_bytes().split(|b| *b == b',') {
+            for part in value.split(|b| *b == b',') {
                 let n = parse_decimal(part.trim_ascii()).ok_or(FramingError::ContentLength)?;
                 if self.length.is_some_and(|m| m != n) {
                     return Err(FramingError::ContentLength);
                 }
                 self.length = Some(n);
             }
-        } else if name == header::TRANSFER_ENCODING {
-            let last = value
-                .as_bytes()
-                .rsplit(|b| *b == b',')
-                .next()
-                .unwrap_or(b"");
+        } else if known == Known::TransferEncoding {
+            let last = value.rsplit(|b| *b == b',').next().unwrap_or(b"");
             let chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
             self.chunked = chunked;
             self.other_coding = !chunked;
             return Ok(Consumed::Yes);
-        } else if name == header::CONNECTION {
+        } else if known == Known::Connection {
             let mut only_persistence = true;
-            for token in value.as_bytes().split(|b| *b == b',') {
+            for token in value.split(|b| *b == b',') {
                 let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
                     self.close = true;
@@ -195,9 +284,9 @@ impl Facts {
             if only_persistence {
                 return Ok(Consumed::Yes);
             }
-        } else if name.as_str() == "keep-alive" {
+        } else if known == Known::KeepAlive {
             return Ok(Consumed::Yes);
-        } else if name == header::EXPECT && value.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+        } else if known == Known::Expect && value.eq_ignore_ascii_case(b"100-continue") {
             self.expect_continue = true;
             return Ok(Consumed::Yes);
         }

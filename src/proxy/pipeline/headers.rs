@@ -8,6 +8,8 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Uri, Version};
 use http_body_util::Full;
 
+use crate::proxy::http1::Known;
+use crate::proxy::response_headers::ResponseHeaders;
 use crate::proxy::rng::SharedRng;
 
 /// `x-request-id`.
@@ -19,11 +21,9 @@ const REQUEST_ID_NAME: HeaderName = HeaderName::from_static(REQUEST_ID);
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
-const HOP_BY_HOP_COUNT: usize = 7;
-
 /// Hop-by-hop headers never forwarded (RFC 9110 §7.6.1 plus the usual legacy ones). A
 /// `static`: a `const` array is built (and dropped) anew wherever it is used.
-static HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
+static HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -141,7 +141,7 @@ impl<'a> UpstreamHeaders<'a> {
                     .split(|b| *b == b',')
                     .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers"));
             } else if name == header::CONNECTION {
-                connection_tokens(value, &mut connection_named);
+                connection_tokens(value.as_bytes(), &mut connection_named);
             } else if name == X_FORWARDED_FOR && previous_forwarded_for.is_none() {
                 previous_forwarded_for = Some(value.as_bytes()).filter(|v| !v.is_empty());
             }
@@ -253,20 +253,9 @@ impl<'a> UpstreamHeaders<'a> {
     }
 }
 
-/// Header names listed in `Connection` (hop-by-hop too), besides the usual `keep-alive`;
-/// the common case collects (and allocates) nothing.
-fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
-    let mut named = Vec::new();
-    for value in headers.get_all(header::CONNECTION) {
-        connection_tokens(value, &mut named);
-    }
-    named
-}
-
 /// Adds the header names one `Connection` value lists (besides `keep-alive`) to `named`.
-fn connection_tokens(value: &HeaderValue, named: &mut Vec<HeaderName>) {
+fn connection_tokens(value: &[u8], named: &mut Vec<HeaderName>) {
     let names = value
-        .as_bytes()
         .split(|b| *b == b',')
         .map(<[u8]>::trim_ascii)
         .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case(b"keep-alive"))
@@ -297,30 +286,24 @@ fn write_forwarded_for(out: &mut Vec<u8>, previous: Option<&[u8]>, peer: IpAddr)
     }
 }
 
-/// Removes hop-by-hop headers from a response and sets Envoy's `server` header.
-pub fn clean_response(headers: &mut HeaderMap) {
-    strip_hop_by_hop(headers);
-    headers.insert(header::SERVER, HeaderValue::from_static("envoy"));
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the message's few names finds which hop-by-hop headers are there, so
-    // absent ones cost no lookup.
-    let mut present = [false; HOP_BY_HOP_COUNT];
-    for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
-            present[i] = true;
+/// Removes hop-by-hop headers (and those `Connection` names) from a response and sets
+/// Envoy's `server` header. One pass over the response's few fields; the common case
+/// allocates nothing.
+pub fn clean_response(headers: &mut ResponseHeaders) {
+    let mut named = Vec::new();
+    headers.for_each(|_, value, known| {
+        if known == Known::Connection {
+            connection_tokens(value, &mut named);
         }
-    }
-    // (`Connection` is HOP_BY_HOP[0].)
-    if present[0] {
-        for n in &connection_named(headers) {
-            headers.remove(n);
-        }
-    }
-    for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, p)| *p) {
-        headers.remove(name);
-    }
+    });
+    headers.remove_where(|name, known| {
+        known == Known::Server
+            || known.is_hop_by_hop()
+            || named
+                .iter()
+                .any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
+    });
+    headers.append(header::SERVER, HeaderValue::from_static("envoy"));
 }
 
 #[cfg(test)]

@@ -67,9 +67,8 @@ use super::access_log::{AccessLogEntry, AccessLogSink};
 use super::cluster::Cluster;
 use super::cluster::host_set::{ActiveRequest, Host};
 use super::cluster::outlier::Outcome;
-use super::cluster::pool;
+use super::cluster::pool::{self, UpstreamResponse};
 use super::cluster::resources::ResourceGuard;
-use super::cluster::response_body::ResponseBody;
 use super::config::{ConfigError, ForwardAction, ListenerConfig, OverrideAction, RouteAction};
 use super::error::{LocalReply, ProxyError};
 use super::flags::{ResponseFlag, ResponseFlags};
@@ -77,6 +76,7 @@ use super::grpc;
 use super::lb::hash::HashOutcome;
 use super::lb::{PickContext, override_host};
 use super::rate_limit::GlobalRateLimiter;
+use super::response_headers::ResponseHeaders;
 use super::retry::{AttemptResult, RetryDecision, RetryState};
 use super::rng::SharedRng;
 use super::router::Router;
@@ -122,9 +122,26 @@ struct RouteTargets {
     features: Arc<RouteFeatures>,
 }
 
+/// What the pipeline answers: the HTTP/1.1 server writes the header fields as they are;
+/// [`Pipeline::handle`] gives it as an `http::Response`.
+pub struct ProxyResponse {
+    pub status: StatusCode,
+    pub headers: ResponseHeaders,
+    pub body: ProxyBody,
+}
+
+impl From<ProxyResponse> for Response<ProxyBody> {
+    fn from(r: ProxyResponse) -> Self {
+        let mut response = Response::new(r.body);
+        *response.status_mut() = r.status;
+        *response.headers_mut() = r.headers.into_map();
+        response
+    }
+}
+
 /// A successful upstream attempt: headers received, body still to stream.
 struct Upstream {
-    response: Response<ResponseBody>,
+    response: UpstreamResponse,
     attempt: (ResourceGuard, ActiveRequest),
 }
 
@@ -191,6 +208,16 @@ impl Pipeline {
 
     /// Handles one downstream request end to end.
     pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::fmt::Display,
+    {
+        self.serve(req, peer).await.into()
+    }
+
+    /// Handles one downstream request end to end; the response's header fields stay as the
+    /// upstream's lines where they can (see [`ResponseHeaders`]).
+    pub async fn serve<B>(&self, req: Request<B>, peer: SocketAddr) -> ProxyResponse
     where
         B: Body<Data = Bytes>,
         B::Error: std::fmt::Display,
@@ -449,17 +476,17 @@ impl Pipeline {
                     rq_slot,
                 }) => {
                     x.entry.upstream_duration = Some(sent_at.elapsed());
-                    let status = response.status().as_u16();
-                    let outlier = grpc::outlier_status(x.grpc_request, status, response.headers());
+                    let status = response.status.as_u16();
+                    let outlier = grpc::outlier_status(x.grpc_request, status, &response.headers);
                     cluster.report(&host, Outcome::Response(outlier));
-                    if response.headers().contains_key(&IMMEDIATE_HC_FAIL) {
+                    if response.headers.contains(&IMMEDIATE_HC_FAIL) {
                         cluster.immediate_health_check_fail(&host);
                     }
                     let verdict = decision(
                         &mut retry,
                         AttemptResult::Response {
                             status,
-                            headers: response.headers(),
+                            headers: &response.headers,
                         },
                     );
                     let up = Upstream {
@@ -629,23 +656,27 @@ impl Pipeline {
         request: &Parts,
     ) -> Pass {
         let Upstream { response, attempt } = up;
-        let (mut parts, incoming) = response.into_parts();
-        let status = parts.status.as_u16();
+        let UpstreamResponse {
+            status: mut final_status,
+            mut headers,
+            body: incoming,
+        } = response;
+        let status = final_status.as_u16();
         if let Some(c) = &x.cluster {
             c.stats.count_status(status);
         }
-        headers::clean_response(&mut parts.headers);
+        headers::clean_response(&mut headers);
         if let Some(extra) = extra_headers {
-            parts.headers.extend(extra);
+            headers.extend(extra);
         }
         let mut new_body = None;
         if let Some(code) = x.redirect {
-            redirected_status(&mut parts.status, code);
+            redirected_status(&mut final_status, code);
         } else if !features.overrides.is_empty() {
-            match features.override_for(status, &parts.headers, false) {
+            match features.override_for(status, headers.map_mut(), false) {
                 None => {}
                 Some(OverrideAction::Response(r)) => {
-                    new_body = features::apply_response(r, &mut parts.status, &mut parts.headers);
+                    new_body = features::apply_response(r, &mut final_status, headers.map_mut());
                 }
                 Some(OverrideAction::Redirect(r)) => {
                     let target = features::redirect_request(r, request);
@@ -664,17 +695,19 @@ impl Pipeline {
             }
         }
         x.attempt = Some(attempt);
-        x.entry.status = parts.status.as_u16();
-        Pass::Done(match new_body {
+        x.entry.status = final_status.as_u16();
+        let body = match new_body {
             Some(body) => {
                 // The upstream body is replaced unread: its connection closes with it.
                 drop(incoming);
-                Response::from_parts(parts, ProxyBody::full(body, x))
+                ProxyBody::full(body, x)
             }
-            None => Response::from_parts(
-                parts,
-                ProxyBody::upstream(incoming, timers.body, timers.body_idle, x),
-            ),
+            None => ProxyBody::upstream(incoming, timers.body, timers.body_idle, x),
+        };
+        Pass::Done(ProxyResponse {
+            status: final_status,
+            headers,
+            body,
         })
     }
 
@@ -687,7 +720,7 @@ impl Pipeline {
         mut x: Exchange,
         mut reply: LocalReply,
         ov: Option<(&RouteFeatures, &Parts)>,
-    ) -> Response<ProxyBody> {
+    ) -> ProxyResponse {
         if let Some(flag) = reply.flag {
             x.entry.response_flags.insert(flag);
         }
@@ -725,10 +758,7 @@ impl Pipeline {
             }
         }
         x.entry.status = reply.status.as_u16();
-        let mut response = Response::new(());
-        *response.status_mut() = reply.status;
-        let h = response.headers_mut();
-        h.extend(reply.headers);
+        let mut h = reply.headers;
         if !reply.trailers_only {
             if !reply.body.is_empty() && !h.contains_key(http::header::CONTENT_TYPE) {
                 h.insert(
@@ -742,7 +772,11 @@ impl Pipeline {
             );
         }
         h.insert(http::header::SERVER, HeaderValue::from_static("envoy"));
-        response.map(|()| ProxyBody::full(reply.body, x))
+        ProxyResponse {
+            status: reply.status,
+            headers: h.into(),
+            body: ProxyBody::full(reply.body, x),
+        }
     }
 }
 
@@ -770,7 +804,7 @@ enum RequestBody<B> {
 
 /// How a pass ended: a response, or a response override's redirect to run.
 enum Pass {
-    Done(Response<ProxyBody>),
+    Done(ProxyResponse),
     Redirect {
         exchange: Exchange,
         request: Parts,
@@ -844,7 +878,7 @@ async fn within<T>(
 
 /// What a successful attempt holds.
 struct Attempt {
-    response: Response<ResponseBody>,
+    response: UpstreamResponse,
     sent_at: Instant,
     rq_slot: ResourceGuard,
 }

@@ -12,13 +12,13 @@ fn policy(triggers: &str, codes: &[u16], n: u32) -> RetryPolicy {
     }
 }
 
-fn resp(status: u16, headers: &HeaderMap) -> AttemptResult<'_> {
+fn resp(status: u16, headers: &ResponseHeaders) -> AttemptResult<'_> {
     AttemptResult::Response { status, headers }
 }
 
 #[test]
 fn status_triggers() {
-    let h = HeaderMap::new();
+    let h = ResponseHeaders::default();
     let p = policy("5xx", &[], 1);
     assert!(is_retriable(&p, resp(500, &h)));
     assert!(!is_retriable(&p, resp(404, &h)));
@@ -38,7 +38,7 @@ fn status_triggers() {
 
 #[test]
 fn overloaded_responses_are_not_retried() {
-    let mut h = HeaderMap::new();
+    let mut h = ResponseHeaders::default();
     h.insert(OVERLOADED_HEADER, "true".parse().unwrap());
     assert!(!is_retriable(&policy("5xx", &[], 1), resp(503, &h)));
 }
@@ -72,15 +72,15 @@ fn failure_triggers() {
 
 #[test]
 fn grpc_status_in_headers() {
-    let mut h = HeaderMap::new();
-    h.insert("grpc-status", "14".parse().unwrap());
+    let mut h = ResponseHeaders::default();
+    h.insert(crate::proxy::grpc::GRPC_STATUS, "14".parse().unwrap());
     assert!(is_retriable(&policy("unavailable", &[], 1), resp(200, &h)));
     assert!(!is_retriable(&policy("internal", &[], 1), resp(200, &h)));
 }
 
 #[test]
 fn limit_is_counted() {
-    let h = HeaderMap::new();
+    let h = ResponseHeaders::default();
     let p = policy("5xx", &[], 2);
     let rng = RngSource::new(3).stream("retry");
     let mut s = RetryState::new(&p);

@@ -5,10 +5,11 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::{HeaderMap, StatusCode, Version};
+use http::{StatusCode, Version};
 
 pub use crate::proxy::http1::{ChunkedDecoder, Decoded, FramingError, MAX_HEAD_BYTES};
-use crate::proxy::http1::{Field, MAX_HEADERS, collect_headers, head_length};
+use crate::proxy::http1::{Field, MAX_HEADERS, collect_headers, head_length, keep_fields};
+use crate::proxy::response_headers::{MAX_LINES, ResponseHeaders};
 
 /// How a response body ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +31,8 @@ pub struct ResponseHead {
     pub status: StatusCode,
     /// HTTP/1.0 or HTTP/1.1.
     pub version: Version,
-    /// Header fields, values sharing the read buffer's memory.
-    pub headers: HeaderMap,
+    /// Header fields, as the head's lines (see [`ResponseHeaders`]).
+    pub headers: ResponseHeaders,
     /// How the body ends.
     pub framing: Framing,
     /// The connection may carry another request after this response.
@@ -69,7 +70,14 @@ pub fn parse_head(
         *field = Field::locate(base, h);
     }
     let head = buf.split_to(len).freeze();
-    let (headers, facts) = collect_headers(&head, &fields[..count], 0)?;
+    let fields = &fields[..count];
+    let (headers, facts) = if count <= MAX_LINES {
+        let (kept, facts) = keep_fields(&head, fields)?;
+        (ResponseHeaders::lines(head, kept), facts)
+    } else {
+        let (map, facts) = collect_headers(&head, fields, 0)?;
+        (ResponseHeaders::from(map), facts)
+    };
     let bodiless = head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT

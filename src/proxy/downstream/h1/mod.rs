@@ -25,7 +25,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderMap, Method, Request, Response, Version};
+use http::{HeaderMap, Method, Request, Version};
 use http_body::Body;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -36,7 +36,8 @@ use self::body::{ReadSide, RequestBody, lock};
 use self::request::{BadRequest, RequestHead};
 use self::response::{BodyFraming, Exchange};
 use crate::proxy::http1::Progress;
-use crate::proxy::pipeline::{Pipeline, ProxyBody};
+use crate::proxy::pipeline::{Pipeline, ProxyResponse};
+use crate::proxy::response_headers::ResponseHeaders;
 
 /// Bytes of pipelined requests read ahead while one is in flight.
 const MAX_READ_AHEAD: usize = 64 * 1024;
@@ -74,7 +75,7 @@ pub async fn serve(
                     version: Version::HTTP_11,
                     close: true,
                 };
-                let empty = HeaderMap::new();
+                let empty = ResponseHeaders::default();
                 response::encode_head(&mut out, &x, e.status(), &empty, BodyFraming::Length(0));
                 if write.write_all(&out).await.is_ok() {
                     linger_close(&read, &mut write).await;
@@ -100,7 +101,7 @@ pub async fn serve(
         let (method, version) = (parts.method.clone(), parts.version);
         let request = Request::from_parts(parts, RequestBody::new(&read));
         let response = {
-            let handle = pipeline.handle(request, peer);
+            let handle = pipeline.serve(request, peer);
             tokio::pin!(handle);
             tokio::select! {
                 biased;
@@ -213,14 +214,18 @@ async fn client_gone(read: &Mutex<ReadSide<'_>>) {
 async fn write_response(
     write: &mut WriteHalf<'_>,
     out: &mut Vec<u8>,
-    response: Response<ProxyBody>,
+    response: ProxyResponse,
     x: &Exchange<'_>,
 ) -> io::Result<bool> {
-    let (parts, mut body) = response.into_parts();
-    let framing = response::framing(x, parts.status, &parts.headers, body.size_hint().exact());
+    let ProxyResponse {
+        status,
+        headers,
+        mut body,
+    } = response;
+    let framing = response::framing(x, status, &headers, body.size_hint().exact());
     out.clear();
-    response::encode_head(out, x, parts.status, &parts.headers, framing);
-    drop(parts);
+    response::encode_head(out, x, status, &headers, framing);
+    drop(headers);
     let mut sent: u64 = 0;
     let mut trailers = None;
     loop {

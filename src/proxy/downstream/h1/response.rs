@@ -2,9 +2,11 @@
 //! chooses for the body (RFC 9112 §6): the upstream's `Content-Length`, an exact size the body
 //! knows, chunked for HTTP/1.1 clients, or the end of the connection for HTTP/1.0 ones.
 
-use http::{HeaderMap, Method, StatusCode, Version, header};
+use http::{Method, StatusCode, Version, header};
 
 use super::date;
+use crate::proxy::http1::Known;
+use crate::proxy::response_headers::ResponseHeaders;
 
 /// How the response body goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +34,7 @@ pub struct Exchange<'a> {
 pub fn framing(
     x: &Exchange<'_>,
     status: StatusCode,
-    headers: &HeaderMap,
+    headers: &ResponseHeaders,
     exact: Option<u64>,
 ) -> BodyFraming {
     if *x.method == Method::HEAD
@@ -46,8 +48,8 @@ pub fn framing(
     // reply's length; the header is looked up only for the rest.
     let length = exact.or_else(|| {
         headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
+            .get(&header::CONTENT_LENGTH)
+            .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
     });
     match (length, x.version) {
@@ -62,7 +64,7 @@ pub fn encode_head(
     out: &mut Vec<u8>,
     x: &Exchange<'_>,
     status: StatusCode,
-    headers: &HeaderMap,
+    headers: &ResponseHeaders,
     body: BodyFraming,
 ) {
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -71,22 +73,26 @@ pub fn encode_head(
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     let (mut has_length, mut has_date) = (false, false);
-    for (name, value) in headers {
-        has_date |= name == header::DATE;
-        if name == header::TRANSFER_ENCODING || name == header::CONNECTION && is_persistence(value)
-        {
+    // Names may come in any case (an upstream's lines): compared without case, written in
+    // lower case, as Envoy writes them.
+    headers.for_each(|name, value, known| {
+        match known {
+            Known::Date => has_date = true,
             // Framing and persistence are this hop's business, written below.
-            continue;
-        }
-        if name == header::CONTENT_LENGTH {
+            Known::TransferEncoding => return,
+            Known::Connection if is_persistence(value) => return,
             // A 204 has no body to delimit; elsewhere the length given is the one sent.
-            if status == StatusCode::NO_CONTENT || has_length {
-                continue;
-            }
-            has_length = true;
+            Known::ContentLength if status == StatusCode::NO_CONTENT || has_length => return,
+            Known::ContentLength => has_length = true,
+            _ => {}
         }
-        field(out, name.as_str().as_bytes(), value.as_bytes());
-    }
+        let at = out.len();
+        out.extend_from_slice(name);
+        out[at..].make_ascii_lowercase();
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    });
     match body {
         BodyFraming::Length(n) if !has_length => {
             let mut digits = itoa::Buffer::new();
@@ -113,8 +119,8 @@ fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn is_persistence(value: &http::HeaderValue) -> bool {
-    value.as_bytes().split(|b| *b == b',').all(|t| {
+fn is_persistence(value: &[u8]) -> bool {
+    value.split(|b| *b == b',').all(|t| {
         let t = t.trim_ascii();
         t.eq_ignore_ascii_case(b"close") || t.eq_ignore_ascii_case(b"keep-alive")
     })

@@ -57,7 +57,10 @@ async fn echo_backend() -> SocketAddr {
 }
 
 async fn proxy() -> ProxyHandle {
-    let backend = echo_backend().await;
+    proxy_to(echo_backend().await).await
+}
+
+async fn proxy_to(backend: SocketAddr) -> ProxyHandle {
     let source = RouteSource {
         kind: "HTTPRoute".into(),
         namespace: "default".into(),
@@ -172,6 +175,61 @@ async fn keeps_the_connection_and_frames_by_length() {
         assert!(header(&got, "date").is_some_and(|d| d.ends_with("GMT")));
         assert_eq!(header(&got, "connection"), None, "persistent by default");
     }
+    p.shutdown().await;
+}
+
+/// A backend that answers each request head with `response`, bytes as given.
+async fn raw_backend(response: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let mut got = Vec::new();
+                while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                    got.extend_from_slice(&buf[..n]);
+                    while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                        got.drain(..end + 4);
+                        if stream.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn upstream_lines_pass_in_lower_case_without_hop_by_hop_fields() {
+    let backend = raw_backend(
+        "HTTP/1.1 200 OK\r\nServer: raw\r\nX-Mixed-Case: v\r\nConnection: keep-alive, X-Hop\r\n\
+         X-Hop: 1\r\nKeep-Alive: timeout=5\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\n\
+         Content-Length: 2\r\n\r\nok",
+    )
+    .await;
+    let p = proxy_to(backend).await;
+    let mut s = send(&p, "GET /x HTTP/1.1\r\nhost: a\r\n\r\n").await;
+    let got = read_until(&mut s, "\r\n\r\nok", 1).await;
+    let head = got.split("\r\n\r\n").next().unwrap();
+    let lines: Vec<&str> = head
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with("date:"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "x-mixed-case: v",
+            "set-cookie: a=1",
+            "set-cookie: b=2",
+            "content-length: 2",
+            "server: envoy",
+        ],
+        "{got}"
+    );
     p.shutdown().await;
 }
 
