@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use smallvec::SmallVec;
 
-use super::http1::{Known, LineFields};
+use super::http1::{Fields, Known};
 
 /// Most lines kept as lines (one bit each in the struck-out mask); a head with more becomes
 /// a map at once.
@@ -40,7 +40,7 @@ enum Repr {
 #[derive(Debug, Clone)]
 struct Lines {
     head: Bytes,
-    fields: LineFields,
+    fields: Fields,
     /// Bit `i` set: `fields[i]` is removed.
     struck: u64,
     /// Fields the proxy added, after the lines.
@@ -76,7 +76,7 @@ impl From<HeaderMap> for ResponseHeaders {
 
 impl ResponseHeaders {
     /// The lines `fields` of `head`, all valid by httparse's checks; at most [`MAX_LINES`].
-    pub(crate) fn lines(head: Bytes, fields: LineFields) -> Self {
+    pub(crate) fn lines(head: Bytes, fields: Fields) -> Self {
         debug_assert!(fields.len() <= MAX_LINES);
         ResponseHeaders(Repr::Lines(Box::new(Lines {
             head,
@@ -257,7 +257,7 @@ mod tests {
     /// Lines parsed from `head` (a response head without the status line).
     fn lines(head: &'static str) -> ResponseHeaders {
         let head = Bytes::from_static(head.as_bytes());
-        let mut fields = LineFields::new();
+        let mut fields = Fields::new();
         let mut at = 0;
         for line in head.split(|b| *b == b'\n') {
             let colon = line.iter().position(|b| *b == b':').expect("a colon");

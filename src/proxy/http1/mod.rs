@@ -76,8 +76,8 @@ pub enum FramingError {
     Chunked,
 }
 
-/// The lines of a head kept as lines: a typical response has a handful, so they fit inline.
-pub type LineFields = smallvec::SmallVec<[Field; 8]>;
+/// The lines of a head: a typical head has a handful, so they fit inline.
+pub type Fields = smallvec::SmallVec<[Field; 12]>;
 
 /// The header names the proxy's HTTP/1.1 code acts on, told apart by one look at a name
 /// in any case, so that later checks compare a tag instead of bytes.
@@ -99,7 +99,9 @@ pub enum Known {
 impl Known {
     /// What `name` (in any case) is.
     pub fn of(name: &[u8]) -> Known {
-        let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+        // Setting bit 5 lower-cases a letter and keeps `-`; no other token byte (httparse
+        // checked the name) turns into a lower-case letter or `-`, so this is exact.
+        let is = |known: &[u8]| name.iter().zip(known).all(|(b, k)| b | 0x20 == *k);
         // The length picks the one or two candidates to compare.
         match name.len() {
             2 if is(b"te") => Known::HopByHop,
@@ -230,17 +232,19 @@ pub fn collect_headers(
     Ok((headers, facts))
 }
 
-/// The lines of a head the message carries on (`fields` less those [`collect_headers`]
-/// consumes), and what they say about framing; no map is built.
-pub fn keep_fields(head: &[u8], fields: &[Field]) -> Result<(LineFields, Facts), FramingError> {
-    let mut kept = LineFields::new();
+/// Keeps the lines of a head the message carries on (drops those [`collect_headers`]
+/// consumes) and says what they tell about framing; no map is built.
+pub fn keep_fields(head: &[u8], fields: &mut Fields) -> Result<Facts, FramingError> {
     let mut facts = Facts::default();
-    for field in fields {
-        if facts.note(field.known, field.value(head))? == Consumed::No {
-            kept.push(*field);
+    let mut failed = None;
+    fields.retain(|field| match facts.note(field.known, field.value(head)) {
+        Ok(consumed) => consumed == Consumed::No,
+        Err(e) => {
+            failed.get_or_insert(e);
+            true
         }
-    }
-    Ok((kept, facts))
+    });
+    failed.map_or(Ok(facts), Err)
 }
 
 /// Whether a header line was framing for this hop only, so the message need not carry it.
@@ -301,4 +305,32 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
     digits.iter().try_fold(0u64, |n, d| {
         d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Known;
+
+    #[test]
+    fn known_names_are_told_apart_in_any_case() {
+        let cases: [(&[u8], Known); 12] = [
+            (b"Content-Length", Known::ContentLength),
+            (b"TRANSFER-ENCODING", Known::TransferEncoding),
+            (b"connection", Known::Connection),
+            (b"Keep-Alive", Known::KeepAlive),
+            (b"Date", Known::Date),
+            (b"Server", Known::Server),
+            (b"Expect", Known::Expect),
+            (b"TE", Known::HopByHop),
+            (b"Proxy-Connection", Known::HopByHop),
+            (b"Content-Type", Known::Other),
+            // Same length and bit 5 apart from a known name, but not it.
+            (b"Sdrver", Known::Other),
+            (b"keep_alive", Known::Other),
+        ];
+        for (name, known) in cases {
+            assert_eq!(Known::of(name), known, "{}", String::from_utf8_lossy(name));
+        }
+        assert!(Known::Connection.is_hop_by_hop() && !Known::Server.is_hop_by_hop());
+    }
 }

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use http::{StatusCode, Version};
 
 pub use crate::proxy::http1::{ChunkedDecoder, Decoded, FramingError, MAX_HEAD_BYTES};
-use crate::proxy::http1::{Field, MAX_HEADERS, collect_headers, head_length, keep_fields};
+use crate::proxy::http1::{Field, Fields, MAX_HEADERS, collect_headers, head_length, keep_fields};
 use crate::proxy::response_headers::{MAX_LINES, ResponseHeaders};
 
 /// How a response body ends.
@@ -64,18 +64,17 @@ pub fn parse_head(
         Version::HTTP_11
     };
     let base = buf.as_ptr();
-    let mut fields = [Field::default(); MAX_HEADERS];
-    let count = parsed.headers.len();
-    for (field, h) in fields.iter_mut().zip(parsed.headers.iter()) {
-        *field = Field::locate(base, h);
-    }
+    let mut fields: Fields = parsed
+        .headers
+        .iter()
+        .map(|h| Field::locate(base, h))
+        .collect();
     let head = buf.split_to(len).freeze();
-    let fields = &fields[..count];
-    let (headers, facts) = if count <= MAX_LINES {
-        let (kept, facts) = keep_fields(&head, fields)?;
-        (ResponseHeaders::lines(head, kept), facts)
+    let (headers, facts) = if fields.len() <= MAX_LINES {
+        let facts = keep_fields(&head, &mut fields)?;
+        (ResponseHeaders::lines(head, fields), facts)
     } else {
-        let (map, facts) = collect_headers(&head, fields, 0)?;
+        let (map, facts) = collect_headers(&head, &fields, 0)?;
         (ResponseHeaders::from(map), facts)
     };
     let bodiless = head_request

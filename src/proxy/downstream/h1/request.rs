@@ -8,7 +8,8 @@ use http::request::Parts;
 use http::{Method, StatusCode, Uri, Version};
 
 use crate::proxy::http1::{
-    BodyState, ChunkedDecoder, Field, FramingError, MAX_HEADERS, collect_headers, head_length,
+    BodyState, ChunkedDecoder, Field, Fields, FramingError, MAX_HEADERS, collect_headers,
+    head_length,
 };
 
 /// A parsed request head.
@@ -75,14 +76,14 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, BadRequest> {
     let target = parsed.path.unwrap_or_default().as_bytes();
     let target_at = target.as_ptr() as usize - base as usize;
     let target_range = target_at..target_at + target.len();
-    let mut fields = [Field::default(); MAX_HEADERS];
-    let count = parsed.headers.len();
-    for (field, h) in fields.iter_mut().zip(parsed.headers.iter()) {
-        *field = Field::locate(base, h);
-    }
+    let fields: Fields = parsed
+        .headers
+        .iter()
+        .map(|h| Field::locate(base, h))
+        .collect();
     let head = buf.split_to(len).freeze();
     // Room for the `x-request-id` the pipeline adds.
-    let (headers, facts) = collect_headers(&head, &fields[..count], 1)?;
+    let (headers, facts) = collect_headers(&head, &fields, 1)?;
     let uri = Uri::from_maybe_shared(head.slice(target_range)).map_err(|_| FramingError::Head)?;
 
     let body = if facts.chunked || facts.other_coding {
