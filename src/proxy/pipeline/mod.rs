@@ -823,6 +823,8 @@ where
             return Err(BodyRead::TooLarge);
         }
         RequestBody::Buffered(b) => return Ok(b),
+        // Most requests have no body: nothing to wait for or collect.
+        RequestBody::Stream(body) if body.is_end_stream() => return Ok(Bytes::new()),
         RequestBody::Stream(body) => body,
     };
     let failed = |e: B::Error| {
