@@ -75,8 +75,13 @@ impl Router {
 
     /// The index (in [`Self::routes`]) of the route for a request, if any.
     pub fn route_index(&self, req: &Parts) -> Option<usize> {
-        let host = request_host(req);
-        let vhost = self.virtual_host(&host);
+        // Without hostnames on any route there is one virtual host: the Host header is not
+        // needed.
+        let vhost = if self.exact.is_empty() && self.wildcard.is_empty() {
+            &self.any
+        } else {
+            self.virtual_host(&request_host(req))
+        };
         let path = req.uri.path();
         let query = req.uri.query();
         vhost
