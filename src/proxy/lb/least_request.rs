@@ -21,6 +21,10 @@ impl LeastRequest {
     }
 
     pub fn pick(&self, c: &Candidates<'_>, rng: &SharedRng) -> usize {
+        // One candidate wins every draw and every schedule: no weights, no draws.
+        if let [only] = c.indices {
+            return *only;
+        }
         let weight_of = |i: usize| c.hosts.get(i).map_or(0.0, |h| (c.weight)(h));
         let first = weight_of(c.indices[0]);
         let equal = c
