@@ -19,7 +19,7 @@ mod tests;
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Mutex;
 use std::task::Poll;
 use std::time::Duration;
@@ -62,8 +62,12 @@ pub async fn serve(
     let (read_half, mut write) = stream.split();
     let read = Mutex::new(ReadSide::new(read_half, buf));
     let mut out = Vec::with_capacity(1024);
+    // One wait for the shutdown signal for the connection's life: a `changed()` made for each
+    // request costs a lock, a waiter-list insert and a removal every time.
+    let mut signal = shutdown.clone();
+    let mut shutdown_signalled = pin!(signal.changed());
     loop {
-        let head = match next_head(&read, shutdown).await {
+        let head = match next_head(&read, shutdown, shutdown_signalled.as_mut()).await {
             Next::Head(head) => head,
             Next::Closed => return,
             Next::Bad(e) => {
@@ -140,8 +144,13 @@ enum Next {
     Bad(BadRequest),
 }
 
-/// Reads the next request head; an idle connection closes when the proxy shuts down.
-async fn next_head(read: &Mutex<ReadSide<'_>>, shutdown: &mut watch::Receiver<bool>) -> Next {
+/// Reads the next request head; an idle connection closes when the proxy shuts down
+/// (`signalled`: the connection's wait for a change of `shutdown`).
+async fn next_head(
+    read: &Mutex<ReadSide<'_>>,
+    shutdown: &watch::Receiver<bool>,
+    mut signalled: Pin<&mut impl Future<Output = Result<(), watch::error::RecvError>>>,
+) -> Next {
     loop {
         let idle = {
             let mut read = lock(read);
@@ -163,7 +172,8 @@ async fn next_head(read: &Mutex<ReadSide<'_>>, shutdown: &mut watch::Receiver<bo
                 Ok(0) | Err(_) => return Next::Closed,
                 Ok(_) => {}
             },
-            _ = shutdown.changed(), if idle => return Next::Closed,
+            // Polled only until it resolves: the connection then closes.
+            _ = signalled.as_mut(), if idle => return Next::Closed,
         }
     }
 }
