@@ -5,6 +5,9 @@
 #
 #   benches/callgrind.sh proxy   # chaosgate proxy --threads 1 (benches/peers/chaosgate.yaml)
 #                                # under wrk -t1 -c16 for 4 s, after a 2 s warm-up
+#   benches/callgrind.sh nginx   # the same load through nginx as benches/peers.sh runs it
+#                                # (one worker, proxy_pass with upstream keep-alive): the
+#                                # peer's count, to read the proxy's against
 #   benches/callgrind.sh load    # chaosgate load --threads 1 --concurrency 16 for 6 s
 #                                # (start-up included)
 #
@@ -12,7 +15,7 @@
 # folder whose path is printed (open it with callgrind_annotate).
 set -euo pipefail
 
-MODE=${1:?usage: benches/callgrind.sh proxy|load}
+MODE=${1:?usage: benches/callgrind.sh proxy|nginx|load}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CHAOSGATE=${BENCH_CHAOSGATE:-$ROOT/target/release/chaosgate}
 WORK=$(mktemp -d /tmp/chaosgate-callgrind.XXXXXX)
@@ -60,10 +63,41 @@ total_ir() {
 }
 
 case $MODE in
-proxy)
-    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out.%p" \
-        "$CHAOSGATE" proxy --threads 1 -f "$ROOT/benches/peers/chaosgate.yaml" \
-        --listen 127.0.0.1:18081 >"$WORK/proxy.log" 2>&1 &
+proxy | nginx)
+    if [[ $MODE == proxy ]]; then
+        valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out.%p" \
+            "$CHAOSGATE" proxy --threads 1 -f "$ROOT/benches/peers/chaosgate.yaml" \
+            --listen 127.0.0.1:18081 >"$WORK/proxy.log" 2>&1 &
+    else
+        mkdir -p "$WORK/peer/logs"
+        cat >"$WORK/peer/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid nginx.pid;
+error_log logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    upstream origin {
+        server 127.0.0.1:18080;
+        keepalive 64;
+        keepalive_requests 100000000;
+    }
+    server {
+        listen 127.0.0.1:18081;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+CONF
+        valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out.%p" \
+            nginx -p "$WORK/peer" -c nginx.conf >"$WORK/proxy.log" 2>&1 &
+    fi
     PROXY=$!
     PIDS+=("$PROXY")
     wait_port 18081
@@ -83,7 +117,7 @@ load)
     profile=$WORK/callgrind.out.load
     ;;
 *)
-    echo "usage: benches/callgrind.sh proxy|load" >&2
+    echo "usage: benches/callgrind.sh proxy|nginx|load" >&2
     exit 2
     ;;
 esac

@@ -31,10 +31,10 @@ pub struct ResponseHeaders(Repr);
 
 #[derive(Debug, Clone)]
 enum Repr {
-    /// Boxed: one allocation holds the lines and what is added to them, and the response
-    /// that carries them stays small to move.
+    /// Boxed, as the map is: one allocation holds the lines and what is added to them, and
+    /// the response that carries them stays small to move.
     Lines(Box<Lines>),
-    Map(HeaderMap),
+    Map(Box<HeaderMap>),
 }
 
 #[derive(Debug, Clone)]
@@ -64,13 +64,13 @@ fn known(name: &HeaderName) -> Known {
 
 impl Default for ResponseHeaders {
     fn default() -> Self {
-        ResponseHeaders(Repr::Map(HeaderMap::new()))
+        HeaderMap::new().into()
     }
 }
 
 impl From<HeaderMap> for ResponseHeaders {
     fn from(map: HeaderMap) -> Self {
-        ResponseHeaders(Repr::Map(map))
+        ResponseHeaders(Repr::Map(Box::new(map)))
     }
 }
 
@@ -192,7 +192,7 @@ impl ResponseHeaders {
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8], Known)) {
         match &self.0 {
             Repr::Map(map) => {
-                for (name, value) in map {
+                for (name, value) in map.iter() {
                     f(name.as_str().as_bytes(), value.as_bytes(), known(name));
                 }
             }
@@ -210,7 +210,7 @@ impl ResponseHeaders {
     /// The fields as a map, built from the lines on first use.
     pub fn map_mut(&mut self) -> &mut HeaderMap {
         if let Repr::Lines(lines) = &self.0 {
-            self.0 = Repr::Map(to_map(lines));
+            self.0 = Repr::Map(Box::new(to_map(lines)));
         }
         match &mut self.0 {
             Repr::Map(map) => map,
@@ -221,7 +221,7 @@ impl ResponseHeaders {
     /// The fields as a map.
     pub fn into_map(self) -> HeaderMap {
         match self.0 {
-            Repr::Map(map) => map,
+            Repr::Map(map) => *map,
             Repr::Lines(lines) => to_map(&lines),
         }
     }

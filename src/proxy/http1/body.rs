@@ -10,8 +10,9 @@ use super::{ChunkedDecoder, Decoded, FramingError};
 pub enum BodyState {
     /// This many bytes are still to come.
     Length(u64),
-    /// Chunked coding.
-    Chunked(ChunkedDecoder),
+    /// Chunked coding. Boxed: the decoder keeps a trailer map, and every request and
+    /// response moves its body state several times.
+    Chunked(Box<ChunkedDecoder>),
     /// The body runs until the peer closes (responses only).
     UntilClose,
     /// The body ended.

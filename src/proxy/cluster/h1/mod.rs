@@ -20,7 +20,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 pub use crate::proxy::http1::BodyState;
-use crate::proxy::http1::{self, ChunkedDecoder, Progress, READ_BUFFER};
+use crate::proxy::http1::{self, Progress, READ_BUFFER};
 
 use self::codec::{Framing, FramingError, ResponseHead};
 
@@ -110,7 +110,7 @@ impl Connection {
                 let state = match head.framing {
                     Framing::Empty => BodyState::Done,
                     Framing::Length(n) => BodyState::Length(n),
-                    Framing::Chunked => BodyState::Chunked(ChunkedDecoder::default()),
+                    Framing::Chunked => BodyState::Chunked(Box::default()),
                     Framing::UntilClose => BodyState::UntilClose,
                 };
                 return Ok((head, state));

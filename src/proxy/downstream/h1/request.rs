@@ -8,8 +8,7 @@ use http::request::Parts;
 use http::{Method, StatusCode, Uri, Version};
 
 use crate::proxy::http1::{
-    BodyState, ChunkedDecoder, Field, Fields, FramingError, MAX_HEADERS, collect_headers,
-    head_length,
+    BodyState, Field, Fields, FramingError, MAX_HEADERS, collect_headers, head_length,
 };
 
 /// A parsed request head.
@@ -94,7 +93,7 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, BadRequest> {
         if facts.other_coding {
             return Err(BadRequest::UnsupportedCoding);
         }
-        BodyState::Chunked(ChunkedDecoder::default())
+        BodyState::Chunked(Box::default())
     } else {
         match facts.length {
             None | Some(0) => BodyState::Done,
