@@ -168,6 +168,9 @@ async fn next_head(
         }
         let fill = poll_fn(|cx| lock(read).poll_fill(cx));
         tokio::select! {
+            // The read first: when the next request is already there, the shutdown wait is
+            // not polled at all.
+            biased;
             filled = fill => match filled {
                 Ok(0) | Err(_) => return Next::Closed,
                 Ok(_) => {}
