@@ -37,8 +37,11 @@ wait_port() {
     return 1
 }
 
-mkdir -p "$WORK/nginx/logs"
-cat >"$WORK/nginx/nginx.conf" <<CONF
+# Writes DIR/nginx.conf: one foreground worker, no access log, keep-alive without limit, and
+# the http block's own directives given as the second argument.
+nginx_conf() {
+    mkdir -p "$1/logs"
+    cat >"$1/nginx.conf" <<CONF
 daemon off;
 master_process off;
 worker_processes 1;
@@ -48,12 +51,16 @@ events { worker_connections 1024; }
 http {
     access_log off;
     keepalive_requests 100000000;
+$2
+}
+CONF
+}
+
+nginx_conf "$WORK/nginx" '
     server {
         listen 127.0.0.1:18080;
         location / { default_type text/plain; return 200 "hello, bench\n"; }
-    }
-}
-CONF
+    }'
 nginx -p "$WORK/nginx" -c nginx.conf &
 PIDS+=($!)
 wait_port 18080
@@ -69,17 +76,7 @@ proxy | nginx)
             "$CHAOSGATE" proxy --threads 1 -f "$ROOT/benches/peers/chaosgate.yaml" \
             --listen 127.0.0.1:18081 >"$WORK/proxy.log" 2>&1 &
     else
-        mkdir -p "$WORK/peer/logs"
-        cat >"$WORK/peer/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid nginx.pid;
-error_log logs/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 100000000;
+        nginx_conf "$WORK/peer" '
     upstream origin {
         server 127.0.0.1:18080;
         keepalive 64;
@@ -92,9 +89,7 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }
-    }
-}
-CONF
+    }'
         valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out.%p" \
             nginx -p "$WORK/peer" -c nginx.conf >"$WORK/proxy.log" 2>&1 &
     fi
