@@ -21,18 +21,6 @@ const REQUEST_ID_NAME: HeaderName = HeaderName::from_static(REQUEST_ID);
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
-/// Hop-by-hop headers never forwarded (RFC 9110 §7.6.1 plus the usual legacy ones). A
-/// `static`: a `const` array is built (and dropped) anew wherever it is used.
-static HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TRANSFER_ENCODING,
-    header::TE,
-    header::TRAILER,
-    header::UPGRADE,
-];
-
 /// The prefix every name in [`ENVOY_INTERNAL`] shares.
 const ENVOY_PREFIX: &str = "x-envoy-";
 
@@ -170,7 +158,8 @@ impl<'a> UpstreamHeaders<'a> {
     fn for_each_passed(&self, f: &mut impl FnMut(&HeaderName, &HeaderValue)) {
         for (name, value) in &self.parts.headers {
             let replaced = name == X_FORWARDED_FOR || name == X_FORWARDED_PROTO;
-            if !replaced && !HOP_BY_HOP.contains(name) && !self.connection_named.contains(name) {
+            let hop_by_hop = Known::of(name.as_str().as_bytes()).is_hop_by_hop();
+            if !replaced && !hop_by_hop && !self.connection_named.contains(name) {
                 f(name, value);
             }
         }
