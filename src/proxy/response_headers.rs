@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use smallvec::SmallVec;
 
-use super::http1::{Fields, Known};
+use super::http1::{Field, Fields, Known};
 
 /// Most lines kept as lines (one bit each in the struck-out mask); a head with more becomes
 /// a map at once.
@@ -48,13 +48,24 @@ struct Lines {
 }
 
 impl Lines {
-    fn live(&self) -> impl Iterator<Item = (&[u8], &[u8], Known)> {
-        let head = &self.head[..];
+    /// The lines not struck out.
+    fn live(&self) -> impl Iterator<Item = &Field> {
         self.fields
             .iter()
             .enumerate()
             .filter(|(i, _)| self.struck & (1 << i) == 0)
-            .map(move |(_, f)| (f.name(head), f.value(head), f.known))
+            .map(|(_, f)| f)
+    }
+
+    /// Every field in order, the live lines then the added ones: name, value, what it is.
+    fn all(&self) -> impl Iterator<Item = (&[u8], &[u8], Known)> {
+        let head = &self.head[..];
+        let lines = self.live().map(|f| (f.name(head), f.value(head), f.known));
+        let added = self.added.iter().map(|(n, v)| {
+            let name = n.as_str().as_bytes();
+            (name, v.as_bytes(), Known::of(name))
+        });
+        lines.chain(added)
     }
 }
 
@@ -93,16 +104,9 @@ impl ResponseHeaders {
             Repr::Lines(lines) => {
                 let wanted = name.as_str().as_bytes();
                 lines
-                    .live()
+                    .all()
                     .find(|(n, _, _)| n.eq_ignore_ascii_case(wanted))
                     .map(|(_, v, _)| v)
-                    .or_else(|| {
-                        lines
-                            .added
-                            .iter()
-                            .find(|(n, _)| n == name)
-                            .map(|(_, v)| v.as_bytes())
-                    })
             }
         }
     }
@@ -196,14 +200,7 @@ impl ResponseHeaders {
                     f(name.as_str().as_bytes(), value.as_bytes(), known(name));
                 }
             }
-            Repr::Lines(lines) => {
-                for (name, value, known) in lines.live() {
-                    f(name, value, known);
-                }
-                for (name, value) in &lines.added {
-                    f(name.as_str().as_bytes(), value.as_bytes(), known(name));
-                }
-            }
+            Repr::Lines(lines) => lines.all().for_each(|(n, v, k)| f(n, v, k)),
         }
     }
 
@@ -230,10 +227,7 @@ impl ResponseHeaders {
 fn to_map(lines: &Lines) -> HeaderMap {
     let mut map = HeaderMap::with_capacity(lines.fields.len() + lines.added.len());
     let head = &lines.head;
-    for (i, field) in lines.fields.iter().enumerate() {
-        if lines.struck & (1 << i) != 0 {
-            continue;
-        }
+    for field in lines.live() {
         let (name, value) = field.ranges();
         // httparse accepted these bytes under the same rules, so neither conversion fails.
         if let (Ok(name), Ok(value)) = (
@@ -252,7 +246,6 @@ fn to_map(lines: &Lines) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::http1::Field;
 
     /// Lines parsed from `head` (a response head without the status line).
     fn lines(head: &'static str) -> ResponseHeaders {
