@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use httparse::{Header, ParserConfig, Status};
 
+use crate::proxy::http1::name_is;
+
 use super::{
     BACKEND_HEADER, OVERLOADED_HEADER, RATELIMITED_HEADER, REPLICA_HEADER, ResponseInfo,
     TransportErrorKind,
@@ -140,27 +142,36 @@ impl<'b> Fields<'b> {
     fn note(&mut self, header: &Header<'b>) -> Result<(), TransportErrorKind> {
         let name = header.name.as_bytes();
         let value = header.value;
-        if name.eq_ignore_ascii_case(b"content-length") {
-            self.content_length = Some(content_length(value, self.content_length)?);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            self.transfer_encoding = true;
-            // Only the last coding of the last field decides.
-            self.chunked = tokens(value)
-                .last()
-                .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in tokens(value) {
-                self.close |= token.eq_ignore_ascii_case(b"close");
-                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+        let is = |known: &str| name_is(name, known.as_bytes());
+        // The length picks the framing candidate; `is` compares lengths before bytes.
+        match name.len() {
+            14 if is("content-length") => {
+                self.content_length = Some(content_length(value, self.content_length)?);
             }
-        } else if name.eq_ignore_ascii_case(BACKEND_HEADER.as_bytes()) {
-            self.backend = Some(value);
-        } else if name.eq_ignore_ascii_case(REPLICA_HEADER.as_bytes()) {
-            self.replica = Some(value);
-        } else if name.eq_ignore_ascii_case(OVERLOADED_HEADER.as_bytes()) {
-            self.overloaded = true;
-        } else if name.eq_ignore_ascii_case(RATELIMITED_HEADER.as_bytes()) {
-            self.ratelimited = true;
+            17 if is("transfer-encoding") => {
+                self.transfer_encoding = true;
+                // Only the last coding of the last field decides.
+                self.chunked = tokens(value)
+                    .last()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
+            }
+            10 if is("connection") => {
+                for token in tokens(value) {
+                    self.close |= token.eq_ignore_ascii_case(b"close");
+                    self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            _ => {
+                if is(BACKEND_HEADER) {
+                    self.backend = Some(value);
+                } else if is(REPLICA_HEADER) {
+                    self.replica = Some(value);
+                } else if is(OVERLOADED_HEADER) {
+                    self.overloaded = true;
+                } else if is(RATELIMITED_HEADER) {
+                    self.ratelimited = true;
+                }
+            }
         }
         Ok(())
     }

@@ -99,9 +99,7 @@ pub enum Known {
 impl Known {
     /// What `name` (in any case) is.
     pub fn of(name: &[u8]) -> Known {
-        // Setting bit 5 lower-cases a letter and keeps `-`; no other token byte (httparse
-        // checked the name) turns into a lower-case letter or `-`, so this is exact.
-        let is = |known: &[u8]| name.iter().zip(known).all(|(b, k)| b | 0x20 == *k);
+        let is = |known: &[u8]| name_is(name, known);
         // The length picks the one or two candidates to compare.
         match name.len() {
             2 if is(b"te") => Known::HopByHop,
@@ -125,6 +123,14 @@ impl Known {
             Known::Connection | Known::KeepAlive | Known::TransferEncoding | Known::HopByHop
         )
     }
+}
+
+/// Whether a header name httparse accepted (a token) equals `lower`, a lower-case name of
+/// letters, digits and `-`, in any case.
+pub fn name_is(name: &[u8], lower: &[u8]) -> bool {
+    // Setting bit 5 lower-cases a letter and keeps `-` and digits; no other token byte turns
+    // into one of those, so on a token this is exact.
+    name.len() == lower.len() && name.iter().zip(lower).all(|(b, k)| b | 0x20 == *k)
 }
 
 /// Where one header line's name and value lie in the head, as offsets (a head is smaller than
