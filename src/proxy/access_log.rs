@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use http::Method;
 use http::uri::PathAndQuery;
+use http::{HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -17,7 +17,7 @@ use super::flags::{ResponseFlag, ResponseFlags};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessLogEntry {
     /// `x-request-id` (the client's, or generated).
-    pub request_id: String,
+    pub request_id: RequestId,
     /// Listener name.
     pub listener: Arc<str>,
     /// Matched route name (`httproute/<ns>/<name>/rule/<i>/match/<j>`), if any.
@@ -65,6 +65,64 @@ pub struct AccessLogEntry {
         rename = "upstream_duration_ms"
     )]
     pub upstream_duration: Option<Duration>,
+}
+
+/// An `x-request-id` value (visible ASCII, non-empty when it came from a request). It shares
+/// the memory of the header value the request carries, so logging it copies nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    /// The id of a header value, if it is usable as one: visible ASCII and not empty.
+    pub fn of(value: &HeaderValue) -> Option<RequestId> {
+        let usable = !value.is_empty() && value.to_str().is_ok();
+        usable.then(|| RequestId(value.clone()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // `of` and `From<&str>` only take visible ASCII.
+        self.0.to_str().unwrap_or_default()
+    }
+
+    /// The id as a header value.
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.0
+    }
+}
+
+impl From<&str> for RequestId {
+    /// An id for `text`; characters a header value cannot hold leave it empty.
+    fn from(text: &str) -> RequestId {
+        RequestId(HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("")))
+    }
+}
+
+impl PartialEq<&str> for RequestId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RequestId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RequestId, D::Error> {
+        let text = String::deserialize(d)?;
+        HeaderValue::try_from(text)
+            .map(RequestId)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// Receives every access log entry; must be cheap (it runs at the end of each request).

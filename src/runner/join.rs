@@ -204,16 +204,17 @@ impl SampleSink for Joiner {
 
 impl AccessLogSink for Joiner {
     fn log(&self, entry: &AccessLogEntry) {
-        if !entry.request_id.starts_with(&self.request_id_prefix) {
+        let id = entry.request_id.as_str();
+        if !id.starts_with(&self.request_id_prefix) {
             return;
         }
         let side = self.proxy_side(entry);
         let sample = {
-            let mut shard = self.shard(&entry.request_id);
-            match shard.remove(&entry.request_id) {
+            let mut shard = self.shard(id);
+            match shard.remove(id) {
                 Some(Half::Client(sample)) => sample,
                 Some(Half::Proxy(_)) | None => {
-                    shard.insert(entry.request_id.clone(), Half::Proxy(side));
+                    shard.insert(id.to_owned(), Half::Proxy(side));
                     return;
                 }
             }
@@ -267,7 +268,7 @@ mod tests {
             flags.insert(ProxyFlag::UpstreamOverflow);
         }
         AccessLogEntry {
-            request_id: format!("run1-0-{seq}"),
+            request_id: format!("run1-0-{seq}").as_str().into(),
             listener: "default/eg/http".into(),
             route: Some("httproute/default/api/rule/0/match/0".into()),
             cluster: Some("httproute/default/api/rule/0".into()),

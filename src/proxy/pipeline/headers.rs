@@ -3,11 +3,12 @@
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
-use http::header::{self, HeaderName};
+use http::header::{self, Entry, HeaderName};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Uri, Version};
 use http_body_util::Full;
 
+use crate::proxy::access_log::RequestId;
 use crate::proxy::http1::Known;
 use crate::proxy::response_headers::ResponseHeaders;
 use crate::proxy::rng::SharedRng;
@@ -58,13 +59,13 @@ pub fn clean_external_request(headers: &mut HeaderMap) {
 }
 
 /// Keeps the client's `x-request-id`, or sets a new UUIDv4-shaped one; returns it.
-pub fn ensure_request_id(headers: &mut HeaderMap, rng: &SharedRng) -> String {
-    if let Some(id) = headers
-        .get(&REQUEST_ID_NAME)
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty())
+pub fn ensure_request_id(headers: &mut HeaderMap, rng: &SharedRng) -> RequestId {
+    // One hash of the name for both the lookup and the insert.
+    let entry = headers.entry(REQUEST_ID_NAME);
+    if let Entry::Occupied(client) = &entry
+        && let Some(id) = RequestId::of(client.get())
     {
-        return id.to_string();
+        return id;
     }
     let (a, b) = (rng.next_u64(), rng.next_u64());
     // `{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}` of the fields below, written without the
@@ -80,9 +81,17 @@ pub fn ensure_request_id(headers: &mut HeaderMap, rng: &SharedRng) -> String {
     hex(&mut id[19..23], ((b >> 48) & 0x3fff) | 0x8000);
     id[23] = b'-';
     hex(&mut id[24..36], b & 0xffff_ffff_ffff);
-    let id = String::from_utf8(id.to_vec()).unwrap_or_default();
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        headers.insert(REQUEST_ID_NAME, v);
+    // One allocation, shared by the header sent upstream and the access log entry.
+    let value = HeaderValue::from_maybe_shared(Bytes::from_owner(id))
+        .unwrap_or_else(|_| HeaderValue::from_static(""));
+    let id = RequestId::of(&value).unwrap_or_else(|| RequestId::from(""));
+    match entry {
+        Entry::Occupied(mut client) => {
+            client.insert(value);
+        }
+        Entry::Vacant(none) => {
+            none.insert(value);
+        }
     }
     id
 }
@@ -308,9 +317,18 @@ mod tests {
         assert_eq!(ensure_request_id(&mut h, &rng), "mine");
         let mut h = HeaderMap::new();
         let id = ensure_request_id(&mut h, &rng);
+        let id = id.as_str();
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
-        assert_eq!(h.get(REQUEST_ID).unwrap(), id.as_str());
+        assert_eq!(h.get(REQUEST_ID).unwrap(), id);
+        // An empty id, or one that is not visible ASCII, is replaced.
+        for unusable in [&b""[..], b"caf\xe9"] {
+            let mut h = HeaderMap::new();
+            h.insert(REQUEST_ID, HeaderValue::from_bytes(unusable).unwrap());
+            let id = ensure_request_id(&mut h, &rng);
+            assert_eq!(id.as_str().len(), 36);
+            assert_eq!(h.get(REQUEST_ID).unwrap(), id.header_value());
+        }
     }
 
     #[test]
@@ -330,7 +348,7 @@ mod tests {
                 ((b >> 48) & 0x3fff) | 0x8000,
                 b & 0xffff_ffff_ffff
             );
-            assert_eq!(id, expected);
+            assert_eq!(id, expected.as_str());
         }
     }
 
