@@ -216,14 +216,18 @@ impl Facts {
 /// Builds the header map of a head whose lines are `fields` of `head`, and what they say about
 /// framing. Hop-by-hop framing (`Transfer-Encoding`, `Keep-Alive`, a `Connection` of only
 /// `close`/`keep-alive`) and `Expect: 100-continue` (answered by the server) are consumed: the
-/// proxy never forwards them. `room`: fields the caller will add, so the map need not grow
-/// (growing rehashes it; a larger map than needed costs a slower allocation).
+/// proxy never forwards them. `into`: an empty map whose memory is reused; `room`: fields the
+/// caller will add, so the map need not grow (growing rehashes it).
 pub fn collect_headers(
     head: &Bytes,
     fields: &[Field],
+    mut into: HeaderMap,
     room: usize,
 ) -> Result<(HeaderMap, Facts), FramingError> {
-    let mut headers = HeaderMap::with_capacity(fields.len() + room);
+    let mut headers = {
+        into.reserve(fields.len() + room);
+        into
+    };
     let mut facts = Facts::default();
     for field in fields {
         let (name, value) = field.ranges();

@@ -5,7 +5,7 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::{StatusCode, Version};
+use http::{HeaderMap, StatusCode, Version};
 
 pub use crate::proxy::http1::{ChunkedDecoder, Decoded, FramingError, MAX_HEAD_BYTES};
 use crate::proxy::http1::{Field, Fields, MAX_HEADERS, collect_headers, head_length, keep_fields};
@@ -74,7 +74,7 @@ pub fn parse_head(
         let facts = keep_fields(&head, &mut fields)?;
         (ResponseHeaders::lines(head, fields), facts)
     } else {
-        let (map, facts) = collect_headers(&head, &fields, 0)?;
+        let (map, facts) = collect_headers(&head, &fields, HeaderMap::new(), 0)?;
         (ResponseHeaders::from(map), facts)
     };
     let bodiless = head_request

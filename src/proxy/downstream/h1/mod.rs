@@ -66,8 +66,16 @@ pub async fn serve(
     // request costs a lock, a waiter-list insert and a removal every time.
     let mut signal = shutdown.clone();
     let mut shutdown_signalled = pin!(signal.changed());
+    // The last request's header map, emptied: the next request's is built in its memory.
+    let mut spare_headers = HeaderMap::new();
     loop {
-        let head = match next_head(&read, shutdown, shutdown_signalled.as_mut()).await {
+        let next = next_head(
+            &read,
+            &mut spare_headers,
+            shutdown,
+            shutdown_signalled.as_mut(),
+        );
+        let head = match next.await {
             Next::Head(head) => head,
             Next::Closed => return,
             Next::Bad(e) => {
@@ -104,7 +112,7 @@ pub async fn serve(
         lock(&read).body = body;
         let (method, version) = (parts.method.clone(), parts.version);
         let request = Request::from_parts(parts, RequestBody::new(&read));
-        let response = {
+        let mut response = {
             let handle = pipeline.serve(request, peer);
             tokio::pin!(handle);
             tokio::select! {
@@ -114,6 +122,8 @@ pub async fn serve(
                 () = client_gone(&read) => return,
             }
         };
+        spare_headers = std::mem::take(&mut response.request_headers);
+        spare_headers.clear();
         let request_read = drain_buffered_body(&read);
         let x = Exchange {
             method: &method,
@@ -148,6 +158,7 @@ enum Next {
 /// (`signalled`: the connection's wait for a change of `shutdown`).
 async fn next_head(
     read: &Mutex<ReadSide<'_>>,
+    spare_headers: &mut HeaderMap,
     shutdown: &watch::Receiver<bool>,
     mut signalled: Pin<&mut impl Future<Output = Result<(), watch::error::RecvError>>>,
 ) -> Next {
@@ -155,7 +166,7 @@ async fn next_head(
         let idle = {
             let mut read = lock(read);
             if !read.buf.is_empty() {
-                match request::parse(&mut read.buf) {
+                match request::parse(&mut read.buf, spare_headers) {
                     Ok(Some(head)) => return Next::Head(head),
                     Ok(None) => {}
                     Err(e) => return Next::Bad(e),
@@ -234,6 +245,7 @@ async fn write_response(
         status,
         headers,
         mut body,
+        ..
     } = response;
     let framing = response::framing(x, status, &headers, body.size_hint().exact());
     out.clear();

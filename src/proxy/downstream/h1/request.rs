@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
 use http::request::Parts;
-use http::{Method, StatusCode, Uri, Version};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
 
 use crate::proxy::http1::{
     BodyState, Field, Fields, FramingError, MAX_HEADERS, collect_headers, head_length,
@@ -52,8 +52,9 @@ impl BadRequest {
     }
 }
 
-/// Parses one request head off the front of `buf`; `Ok(None)` while it is incomplete.
-pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, BadRequest> {
+/// Parses one request head off the front of `buf`; `Ok(None)` while it is incomplete. The
+/// header map is built in `spare`'s memory (an earlier request's, emptied) when it has some.
+pub fn parse(buf: &mut BytesMut, spare: &mut HeaderMap) -> Result<Option<RequestHead>, BadRequest> {
     // Uninitialised slots: zeroing a hundred of them costs more than parsing a small head.
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
@@ -82,7 +83,7 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, BadRequest> {
         .collect();
     let head = buf.split_to(len).freeze();
     // Room for the `x-request-id` the pipeline adds.
-    let (headers, facts) = collect_headers(&head, &fields, 1)?;
+    let (headers, facts) = collect_headers(&head, &fields, std::mem::take(spare), 1)?;
     let uri = Uri::from_maybe_shared(head.slice(target_range)).map_err(|_| FramingError::Head)?;
 
     let body = if facts.chunked || facts.other_coding {

@@ -22,8 +22,8 @@ const LISTENER: &str = "default/eg/http";
 const CLUSTER: &str = "httproute/default/echo/rule/0";
 
 /// A backend that answers every request with its body, the request's method in
-/// `x-method`, whether it carried `expect` in `x-expect`; `/stream` answers in two frames of
-/// unknown length.
+/// `x-method`, whether it carried `expect` in `x-expect`, its `x-probe` values in
+/// `x-probes`; `/stream` answers in two frames of unknown length.
 async fn echo_backend() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -33,6 +33,12 @@ async fn echo_backend() -> SocketAddr {
                 let svc = service_fn(|req: Request<Incoming>| async move {
                     let method = req.method().to_string();
                     let expect = req.headers().contains_key("expect").to_string();
+                    let probes: Vec<_> = req.headers().get_all("x-probe").iter().collect();
+                    let probes = probes
+                        .iter()
+                        .map(|v| v.to_str().unwrap())
+                        .collect::<Vec<_>>()
+                        .join(",");
                     let stream = req.uri().path() == "/stream";
                     let body = req.into_body().collect().await.unwrap().to_bytes();
                     let body: http_body_util::combinators::BoxBody<Bytes, Infallible> = if stream {
@@ -45,6 +51,7 @@ async fn echo_backend() -> SocketAddr {
                     let mut r = Response::new(body);
                     r.headers_mut().insert("x-method", method.parse().unwrap());
                     r.headers_mut().insert("x-expect", expect.parse().unwrap());
+                    r.headers_mut().insert("x-probes", probes.parse().unwrap());
                     Ok::<_, Infallible>(r)
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -250,6 +257,25 @@ async fn pipelined_requests_are_answered_in_order() {
         "the GET's empty body ends it: {got}"
     );
     assert_eq!(got.matches("connection: close").count(), 1, "{got}");
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn each_request_on_a_connection_carries_only_its_own_headers() {
+    // The connection builds each request's header map in the memory of the one before.
+    let p = proxy().await;
+    let mut s = connect(&p).await;
+    let requests = [
+        ("x-probe: a\r\nx-probe: b\r\nx-other: 1\r\n", "a,b"),
+        ("", ""),
+        ("x-probe: c\r\n", "c"),
+    ];
+    for (i, (fields, probes)) in requests.into_iter().enumerate() {
+        let req = format!("GET /{i} HTTP/1.1\r\nhost: a\r\n{fields}\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let got = read_until(&mut s, "\r\n\r\n", 1).await;
+        assert_eq!(header(&got, "x-probes"), Some(probes), "request {i}: {got}");
+    }
     p.shutdown().await;
 }
 
