@@ -12,7 +12,8 @@
 #                                # (start-up included)
 #
 # The backend is nginx `return 200` on 127.0.0.1:18080; the callgrind output stays in a temp
-# folder whose path is printed (open it with callgrind_annotate).
+# folder whose path is printed (open it with callgrind_annotate). CALLGRIND_ARGS adds valgrind
+# options (`--dump-instr=yes` for costs per instruction and call site).
 set -euo pipefail
 
 MODE=${1:?usage: benches/callgrind.sh proxy|nginx|load}
@@ -72,7 +73,7 @@ total_ir() {
 case $MODE in
 proxy | nginx)
     if [[ $MODE == proxy ]]; then
-        valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out.%p" \
+        valgrind --tool=callgrind ${CALLGRIND_ARGS:-} --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out.%p" \
             "$CHAOSGATE" proxy --threads 1 -f "$ROOT/benches/peers/chaosgate.yaml" \
             --listen 127.0.0.1:18081 >"$WORK/proxy.log" 2>&1 &
     else
@@ -90,7 +91,7 @@ proxy | nginx)
             proxy_set_header Connection "";
         }
     }'
-        valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out.%p" \
+        valgrind --tool=callgrind ${CALLGRIND_ARGS:-} --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out.%p" \
             nginx -p "$WORK/peer" -c nginx.conf >"$WORK/proxy.log" 2>&1 &
     fi
     PROXY=$!

@@ -128,9 +128,6 @@ pub struct ProxyResponse {
     pub status: StatusCode,
     pub headers: ResponseHeaders,
     pub body: ProxyBody,
-    /// The request's header map, handed back so that a connection can reuse its memory for
-    /// the next request (building a map costs two allocations, dropping it two frees).
-    pub request_headers: HeaderMap,
 }
 
 impl From<ProxyResponse> for Response<ProxyBody> {
@@ -215,12 +212,19 @@ impl Pipeline {
         B: Body<Data = Bytes>,
         B::Error: std::fmt::Display,
     {
-        self.serve(req, peer).await.into()
+        self.serve(req, peer, &mut HeaderMap::new()).await.into()
     }
 
     /// Handles one downstream request end to end; the response's header fields stay as the
-    /// upstream's lines where they can (see [`ResponseHeaders`]).
-    pub async fn serve<B>(&self, req: Request<B>, peer: SocketAddr) -> ProxyResponse
+    /// upstream's lines where they can (see [`ResponseHeaders`]). The request's header map is
+    /// left in `spent`, so that a connection can build the next request's in its memory
+    /// (building a map costs two allocations, dropping it two frees).
+    pub async fn serve<B>(
+        &self,
+        req: Request<B>,
+        peer: SocketAddr,
+        spent: &mut HeaderMap,
+    ) -> ProxyResponse
     where
         B: Body<Data = Bytes>,
         B::Error: std::fmt::Display,
@@ -266,8 +270,8 @@ impl Pipeline {
         let mut redirect = None;
         loop {
             match self.pass(x, &parts, body, peer, redirect).await {
-                Pass::Done(mut response) => {
-                    response.request_headers = parts.headers;
+                Pass::Done(response) => {
+                    *spent = parts.headers;
                     return response;
                 }
                 Pass::Redirect {
@@ -393,7 +397,7 @@ impl Pipeline {
         let timers = RouteTimers::start(action, Instant::now());
         let upstream_headers = headers::UpstreamHeaders::new(parts, peer);
         let out = Outgoing {
-            parts: parts,
+            parts,
             headers: &upstream_headers,
             body: &body,
             hash,
@@ -714,7 +718,6 @@ impl Pipeline {
             status: final_status,
             headers,
             body,
-            request_headers: HeaderMap::new(),
         })
     }
 
@@ -783,7 +786,6 @@ impl Pipeline {
             status: reply.status,
             headers: h.into(),
             body: ProxyBody::full(reply.body, x),
-            request_headers: HeaderMap::new(),
         }
     }
 }

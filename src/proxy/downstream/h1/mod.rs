@@ -112,8 +112,8 @@ pub async fn serve(
         lock(&read).body = body;
         let (method, version) = (parts.method.clone(), parts.version);
         let request = Request::from_parts(parts, RequestBody::new(&read));
-        let mut response = {
-            let handle = pipeline.serve(request, peer);
+        let response = {
+            let handle = pipeline.serve(request, peer, &mut spare_headers);
             tokio::pin!(handle);
             tokio::select! {
                 biased;
@@ -122,7 +122,6 @@ pub async fn serve(
                 () = client_gone(&read) => return,
             }
         };
-        spare_headers = std::mem::take(&mut response.request_headers);
         spare_headers.clear();
         let request_read = drain_buffered_body(&read);
         let x = Exchange {
@@ -245,7 +244,6 @@ async fn write_response(
         status,
         headers,
         mut body,
-        ..
     } = response;
     let framing = response::framing(x, status, &headers, body.size_hint().exact());
     out.clear();
