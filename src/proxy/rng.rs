@@ -49,6 +49,11 @@ impl SharedRng {
         self.with(|r| r.next_u64())
     }
 
+    /// 128 random bits, under one lock: the first two `next_u64` would give.
+    pub fn next_u64_pair(&self) -> (u64, u64) {
+        self.with(|r| (r.next_u64(), r.next_u64()))
+    }
+
     /// Runs `f` with the generator locked.
     pub fn with<T>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> T) -> T {
         // A panic while holding the lock cannot leave the generator in an invalid state.

@@ -67,7 +67,7 @@ pub fn ensure_request_id(headers: &mut HeaderMap, rng: &SharedRng) -> RequestId 
     {
         return id;
     }
-    let (a, b) = (rng.next_u64(), rng.next_u64());
+    let (a, b) = rng.next_u64_pair();
     // `{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}` of the fields below, written without the
     // formatting machinery (each field fits its width exactly).
     let mut id = [0u8; 36];

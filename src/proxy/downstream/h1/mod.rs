@@ -66,6 +66,9 @@ pub async fn serve(
     // request costs a lock, a waiter-list insert and a removal every time.
     let mut signal = shutdown.clone();
     let mut shutdown_signalled = pin!(signal.changed());
+    // The signal's value, marked seen: from here a change (the proxy only ever signals
+    // "stop") is told by an atomic load, where reading the value takes a lock.
+    let stopped_before = *shutdown.borrow_and_update();
     // The last request's header map, emptied: the next request's is built in its memory.
     let mut spare_headers = HeaderMap::new();
     loop {
@@ -73,6 +76,7 @@ pub async fn serve(
             &read,
             &mut spare_headers,
             shutdown,
+            stopped_before,
             shutdown_signalled.as_mut(),
         );
         let head = match next.await {
@@ -127,7 +131,7 @@ pub async fn serve(
         let x = Exchange {
             method: &method,
             version,
-            close: !keep_alive || !request_read || stopping(shutdown),
+            close: !keep_alive || !request_read || stopped_before || stopping(shutdown),
         };
         match write_response(&mut write, &mut out, response, &x).await {
             Ok(true) if !x.close => {}
@@ -154,11 +158,13 @@ enum Next {
 }
 
 /// Reads the next request head; an idle connection closes when the proxy shuts down
-/// (`signalled`: the connection's wait for a change of `shutdown`).
+/// (`stopped_before`: it already was when the connection started; `signalled`: the
+/// connection's wait for a change of `shutdown`).
 async fn next_head(
     read: &Mutex<ReadSide<'_>>,
     spare_headers: &mut HeaderMap,
     shutdown: &watch::Receiver<bool>,
+    stopped_before: bool,
     mut signalled: Pin<&mut impl Future<Output = Result<(), watch::error::RecvError>>>,
 ) -> Next {
     loop {
@@ -173,7 +179,7 @@ async fn next_head(
             }
             read.buf.is_empty()
         };
-        if idle && stopping(shutdown) {
+        if idle && (stopped_before || stopping(shutdown)) {
             return Next::Closed;
         }
         let fill = poll_fn(|cx| lock(read).poll_fill(cx));
@@ -205,9 +211,10 @@ fn drain_buffered_body(read: &Mutex<ReadSide<'_>>) -> bool {
     }
 }
 
-/// Whether the proxy is shutting down (or its handle is gone).
+/// Whether the proxy began shutting down (or its handle is gone) since the connection marked
+/// the signal seen: the proxy only ever changes it to "stop".
 fn stopping(shutdown: &watch::Receiver<bool>) -> bool {
-    *shutdown.borrow() || shutdown.has_changed().is_err()
+    shutdown.has_changed().unwrap_or(true)
 }
 
 /// Resolves when the client closes the connection while its request is in flight. Watches
