@@ -61,11 +61,13 @@ pub enum RequestBodyError {
 /// The body of a downstream request.
 #[derive(Debug)]
 pub struct RequestBody<'c, 's> {
-    read: &'c Mutex<ReadSide<'s>>,
+    /// `None` for a request without a body (most are), which then never takes the lock.
+    read: Option<&'c Mutex<ReadSide<'s>>>,
 }
 
 impl<'c, 's> RequestBody<'c, 's> {
-    pub fn new(read: &'c Mutex<ReadSide<'s>>) -> Self {
+    /// The body `read`'s body state delimits; `None` for a request without one.
+    pub fn new(read: Option<&'c Mutex<ReadSide<'s>>>) -> Self {
         RequestBody { read }
     }
 }
@@ -78,7 +80,10 @@ impl Body for RequestBody<'_, '_> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, RequestBodyError>>> {
-        let mut read = lock(self.read);
+        let Some(read) = self.read else {
+            return Poll::Ready(None);
+        };
+        let mut read = lock(read);
         let read = &mut *read;
         loop {
             match read.body.take(&mut read.buf) {
@@ -96,13 +101,14 @@ impl Body for RequestBody<'_, '_> {
     }
 
     fn is_end_stream(&self) -> bool {
-        lock(self.read).body.is_done()
+        self.read.is_none_or(|read| lock(read).body.is_done())
     }
 
     fn size_hint(&self) -> SizeHint {
-        match lock(self.read).body.remaining() {
-            Some(n) => SizeHint::with_exact(n),
-            None => SizeHint::default(),
+        match self.read.map(|read| lock(read).body.remaining()) {
+            None => SizeHint::with_exact(0),
+            Some(Some(n)) => SizeHint::with_exact(n),
+            Some(None) => SizeHint::default(),
         }
     }
 }

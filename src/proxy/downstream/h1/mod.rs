@@ -113,9 +113,14 @@ pub async fn serve(
         {
             return;
         }
-        lock(&read).body = body;
+        // Between requests the read side's body state is done (the last one was read to
+        // its end, or the connection closed): only a request with a body changes it.
+        let has_body = !body.is_done();
+        if has_body {
+            lock(&read).body = body;
+        }
         let (method, version) = (parts.method.clone(), parts.version);
-        let request = Request::from_parts(parts, RequestBody::new(&read));
+        let request = Request::from_parts(parts, RequestBody::new(has_body.then_some(&read)));
         let response = {
             let handle = pipeline.serve(request, peer, &mut spare_headers);
             tokio::pin!(handle);
@@ -127,7 +132,7 @@ pub async fn serve(
             }
         };
         spare_headers.clear();
-        let request_read = drain_buffered_body(&read);
+        let request_read = !has_body || drain_buffered_body(&read);
         let x = Exchange {
             method: &method,
             version,
