@@ -105,7 +105,7 @@ proxy | nginx)
     profile=$(ls -S "$WORK"/callgrind.out.* | head -1)
     ;;
 load)
-    valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out.load" \
+    valgrind --tool=callgrind ${CALLGRIND_ARGS:-} --callgrind-out-file="$WORK/callgrind.out.load" \
         "$CHAOSGATE" load http://127.0.0.1:18080/ --threads 1 --concurrency 16 --duration 6s \
         --format json >"$WORK/load.json" 2>/dev/null
     requests=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['requests'])" \
