@@ -216,18 +216,15 @@ impl Facts {
 /// Builds the header map of a head whose lines are `fields` of `head`, and what they say about
 /// framing. Hop-by-hop framing (`Transfer-Encoding`, `Keep-Alive`, a `Connection` of only
 /// `close`/`keep-alive`) and `Expect: 100-continue` (answered by the server) are consumed: the
-/// proxy never forwards them. `into`: an empty map whose memory is reused; `room`: fields the
-/// caller will add, so the map need not grow (growing rehashes it).
+/// proxy never forwards them. `headers`: an empty map whose memory is reused; `room`: fields
+/// the caller will add, so the map need not grow (growing rehashes it).
 pub fn collect_headers(
     head: &Bytes,
     fields: &[Field],
-    mut into: HeaderMap,
+    mut headers: HeaderMap,
     room: usize,
 ) -> Result<(HeaderMap, Facts), FramingError> {
-    let mut headers = {
-        into.reserve(fields.len() + room);
-        into
-    };
+    headers.reserve(fields.len() + room);
     let mut facts = Facts::default();
     for field in fields {
         let (name, value) = field.ranges();
