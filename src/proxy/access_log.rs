@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method};
 use serde::{Deserialize, Serialize};
@@ -79,6 +80,14 @@ impl RequestId {
         usable.then(|| RequestId(value.clone()))
     }
 
+    /// An id the proxy made (hex digits and dashes), in one allocation that the header sent
+    /// upstream shares.
+    pub fn generated(text: [u8; 36]) -> RequestId {
+        HeaderValue::from_maybe_shared(Bytes::from_owner(text))
+            .map(RequestId)
+            .unwrap_or_else(|_| RequestId::from(""))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         // `of` and `From<&str>` only take visible ASCII.
@@ -101,12 +110,6 @@ impl From<&str> for RequestId {
 impl PartialEq<&str> for RequestId {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
-    }
-}
-
-impl std::fmt::Display for RequestId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

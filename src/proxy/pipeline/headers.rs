@@ -81,10 +81,8 @@ pub fn ensure_request_id(headers: &mut HeaderMap, rng: &SharedRng) -> RequestId 
     hex(&mut id[19..23], ((b >> 48) & 0x3fff) | 0x8000);
     id[23] = b'-';
     hex(&mut id[24..36], b & 0xffff_ffff_ffff);
-    // One allocation, shared by the header sent upstream and the access log entry.
-    let value = HeaderValue::from_maybe_shared(Bytes::from_owner(id))
-        .unwrap_or_else(|_| HeaderValue::from_static(""));
-    let id = RequestId::of(&value).unwrap_or_else(|| RequestId::from(""));
+    let id = RequestId::generated(id);
+    let value = id.header_value().clone();
     match entry {
         Entry::Occupied(mut client) => {
             client.insert(value);
