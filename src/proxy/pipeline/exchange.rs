@@ -113,6 +113,10 @@ impl Exchange {
         }
         // Release the circuit-breaker slots before logging.
         drop(self.attempt.take());
+        if self.entry.backend.is_none() {
+            // No attempt named a host's backend.
+            self.entry.backend = self.cluster.as_ref().and_then(|c| c.backend.clone());
+        }
         self.entry.duration = self.start.elapsed();
         if self.entry.status > 0 {
             self.listener.stats.count_status(self.entry.status);

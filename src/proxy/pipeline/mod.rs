@@ -390,8 +390,9 @@ impl Pipeline {
             return Pass::Done(self.reply(x, reply, ov));
         };
         x.entry.cluster = Some(Arc::clone(&cluster.name));
-        x.entry.backend = cluster.backend.clone();
-        x.cluster = Some(Arc::clone(&cluster));
+        // The entry's backend is the attempted host's; the cluster's when none is attempted
+        // (filled in when the request settles, so the common case clones it once).
+        x.cluster = Some(Arc::clone(cluster));
         cluster.note_traffic();
 
         let timers = RouteTimers::start(action, Instant::now());
@@ -403,7 +404,7 @@ impl Pipeline {
             hash,
         };
         match self
-            .forward(&cluster, action, out, timers.headers, &mut x)
+            .forward(cluster, action, out, timers.headers, &mut x)
             .await
         {
             Ok(up) => self.respond(x, up, timers, extra_headers, features, parts),
@@ -467,12 +468,12 @@ impl Pipeline {
                 stats.upstream_cx_none_healthy.inc();
                 return Err(ProxyError::NoHealthyUpstream);
             };
-            let host = Arc::clone(&cluster.hosts.hosts()[index]);
+            let host = &cluster.hosts.hosts()[index];
             last_host = Some(index);
-            x.attempt_on(&host);
+            x.attempt_on(host);
             let active = host.start_request();
 
-            let attempt = self.attempt(cluster, &host, out, per_try, route).await;
+            let attempt = self.attempt(cluster, host, out, per_try, route).await;
             let retried = retry.as_ref().is_some_and(|r| r.retries_done() > 0);
             let decision = |retry: &mut Option<RetryState<'_>>, result: AttemptResult<'_>| {
                 retry
@@ -488,9 +489,9 @@ impl Pipeline {
                     x.entry.upstream_duration = Some(sent_at.elapsed());
                     let status = response.status.as_u16();
                     let outlier = grpc::outlier_status(x.grpc_request, status, &response.headers);
-                    cluster.report(&host, Outcome::Response(outlier));
+                    cluster.report(host, Outcome::Response(outlier));
                     if response.headers.contains(&IMMEDIATE_HC_FAIL) {
-                        cluster.immediate_health_check_fail(&host);
+                        cluster.immediate_health_check_fail(host);
                     }
                     let verdict = decision(
                         &mut retry,
@@ -516,7 +517,7 @@ impl Pipeline {
                 Err(e) if route.is_some_and(|(_, route_error)| e == route_error) => return Err(e),
                 Err(e) => {
                     if let Some(mapped) = e.local_origin_status() {
-                        cluster.report(&host, Outcome::LocalFailure(mapped));
+                        cluster.report(host, Outcome::LocalFailure(mapped));
                     }
                     if e == ProxyError::PerTryTimeout {
                         stats.upstream_rq_per_try_timeout.inc();
@@ -630,10 +631,10 @@ impl Pipeline {
     }
 
     /// The weighted cluster: by `hash` when the request has one, else at random.
-    fn pick_cluster(&self, t: &RouteTargets, hash: Option<u64>) -> Option<Arc<Cluster>> {
+    fn pick_cluster<'t>(&self, t: &'t RouteTargets, hash: Option<u64>) -> Option<&'t Arc<Cluster>> {
         match t.clusters.as_slice() {
             [] => None,
-            [(c, w)] => (*w > 0).then(|| Arc::clone(c)),
+            [(c, w)] => (*w > 0).then_some(c),
             many => {
                 if t.total_weight == 0 {
                     return None;
@@ -645,7 +646,7 @@ impl Pipeline {
                 for (c, w) in many {
                     let w = u64::from(*w);
                     if ticket < w {
-                        return Some(Arc::clone(c));
+                        return Some(c);
                     }
                     ticket -= w;
                 }

@@ -436,7 +436,10 @@ async fn no_healthy_upstream_without_panic_mode() {
         .set_health_flag(0, HealthFlag::FailedActiveHc, true);
     let r = get(addr(&p), "/", &[]).await;
     assert_eq!((r.status, &r.body[..]), (503, &b"no healthy upstream"[..]));
-    assert_eq!(log.recv().await.unwrap().response_flags.to_string(), "UH");
+    let e = log.recv().await.unwrap();
+    assert_eq!(e.response_flags.to_string(), "UH");
+    // No host was attempted: the request is still attributed to the cluster's one backend.
+    assert_eq!((e.attempts, e.backend.as_deref()), (0, Some("default/x")));
     p.shutdown().await;
 }
 
