@@ -18,6 +18,13 @@ use crate::proxy::error::ProxyError;
 use crate::proxy::flags::ResponseFlag;
 use crate::proxy::stats::ListenerStats;
 
+/// Where a listener's requests go when they settle: its stats and the access log. One shared
+/// handle, so that each request holds one reference count rather than two.
+pub(crate) struct Records {
+    pub sink: Arc<dyn AccessLogSink>,
+    pub listener: Arc<ListenerStats>,
+}
+
 /// One request's record and the resources it holds.
 pub(crate) struct Exchange {
     /// The access log entry being filled in. Boxed: the record travels with the request's
@@ -39,20 +46,14 @@ pub(crate) struct Exchange {
     /// Set on the pass a response override's redirect started: the status a 1xx/2xx final
     /// response takes (and overrides are not applied again).
     pub redirect: Option<http::StatusCode>,
-    sink: Arc<dyn AccessLogSink>,
-    listener: Arc<ListenerStats>,
+    records: Arc<Records>,
     settled: bool,
 }
 
 impl Exchange {
     /// A new record; counts the request as active on the listener until settled.
-    pub fn new(
-        entry: AccessLogEntry,
-        start: Instant,
-        sink: Arc<dyn AccessLogSink>,
-        listener: Arc<ListenerStats>,
-    ) -> Self {
-        listener.stats.downstream_rq_active.inc();
+    pub fn new(entry: AccessLogEntry, start: Instant, records: Arc<Records>) -> Self {
+        records.listener.stats.downstream_rq_active.inc();
         Exchange {
             entry: Box::new(entry),
             start,
@@ -62,8 +63,7 @@ impl Exchange {
             grpc_request: false,
             head_request: false,
             redirect: None,
-            sink,
-            listener,
+            records,
             settled: false,
         }
     }
@@ -118,11 +118,12 @@ impl Exchange {
             self.entry.backend = self.cluster.as_ref().and_then(|c| c.backend.clone());
         }
         self.entry.duration = self.start.elapsed();
+        let listener = &self.records.listener.stats;
         if self.entry.status > 0 {
-            self.listener.stats.count_status(self.entry.status);
+            listener.count_status(self.entry.status);
         }
-        self.sink.log(&self.entry);
-        self.listener.stats.downstream_rq_active.dec();
+        self.records.sink.log(&self.entry);
+        listener.downstream_rq_active.dec();
     }
 }
 

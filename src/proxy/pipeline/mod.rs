@@ -59,7 +59,7 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 pub use self::body::{BodyEnd, BodyError, ProxyBody};
-use self::exchange::Exchange;
+use self::exchange::{Exchange, Records};
 pub(crate) use self::features::FeatureStats;
 pub use self::features::PAYLOAD_TOO_LARGE_BODY;
 use self::features::{RateLimited, RouteFeatures};
@@ -113,6 +113,7 @@ pub struct Pipeline {
     targets: Vec<RouteTargets>,
     shared: Shared,
     stats: Arc<ListenerStats>,
+    records: Arc<Records>,
 }
 
 struct RouteTargets {
@@ -177,6 +178,10 @@ impl Pipeline {
                 })
             })
             .collect::<Result<_, ConfigError>>()?;
+        let records = Arc::new(Records {
+            sink: Arc::clone(&shared.sink),
+            listener: Arc::clone(&stats),
+        });
         Ok(Pipeline {
             listener: Arc::from(listener.name.as_str()),
             local,
@@ -184,6 +189,7 @@ impl Pipeline {
             targets,
             shared,
             stats,
+            records,
         })
     }
 
@@ -255,12 +261,7 @@ impl Pipeline {
             duration: Duration::ZERO,
             upstream_duration: None,
         };
-        let mut x = Exchange::new(
-            entry,
-            start,
-            Arc::clone(&self.shared.sink),
-            Arc::clone(&self.stats),
-        );
+        let mut x = Exchange::new(entry, start, Arc::clone(&self.records));
         x.grpc_request = grpc::is_grpc_request(&parts.headers);
         x.head_request = parts.method == http::Method::HEAD;
 

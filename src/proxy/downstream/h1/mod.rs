@@ -164,7 +164,8 @@ enum Next {
 
 /// Reads the next request head; an idle connection closes when the proxy shuts down
 /// (`stopped_before`: it already was when the connection started; `signalled`: the
-/// connection's wait for a change of `shutdown`).
+/// connection's wait for a change of `shutdown`). The read side is locked once per poll, not
+/// once per parse and read: each lock is a pair of atomic operations.
 async fn next_head(
     read: &Mutex<ReadSide<'_>>,
     spare_headers: &mut HeaderMap,
@@ -172,34 +173,33 @@ async fn next_head(
     stopped_before: bool,
     mut signalled: Pin<&mut impl Future<Output = Result<(), watch::error::RecvError>>>,
 ) -> Next {
-    loop {
-        let idle = {
-            let mut read = lock(read);
+    poll_fn(|cx| {
+        let mut read = lock(read);
+        loop {
             if !read.buf.is_empty() {
                 match request::parse(&mut read.buf, spare_headers) {
-                    Ok(Some(head)) => return Next::Head(head),
+                    Ok(Some(head)) => return Poll::Ready(Next::Head(head)),
                     Ok(None) => {}
-                    Err(e) => return Next::Bad(e),
+                    Err(e) => return Poll::Ready(Next::Bad(e)),
                 }
             }
-            read.buf.is_empty()
-        };
-        if idle && (stopped_before || stopping(shutdown)) {
-            return Next::Closed;
+            let idle = read.buf.is_empty();
+            if idle && (stopped_before || stopping(shutdown)) {
+                return Poll::Ready(Next::Closed);
+            }
+            match read.poll_fill(cx) {
+                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(Next::Closed),
+                Poll::Ready(Ok(_)) => {}
+                // The shutdown wait is polled only while nothing arrives, and only until it
+                // resolves: the connection then closes.
+                Poll::Pending if idle && signalled.as_mut().poll(cx).is_ready() => {
+                    return Poll::Ready(Next::Closed);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
         }
-        let fill = poll_fn(|cx| lock(read).poll_fill(cx));
-        tokio::select! {
-            // The read first: when the next request is already there, the shutdown wait is
-            // not polled at all.
-            biased;
-            filled = fill => match filled {
-                Ok(0) | Err(_) => return Next::Closed,
-                Ok(_) => {}
-            },
-            // Polled only until it resolves: the connection then closes.
-            _ = signalled.as_mut(), if idle => return Next::Closed,
-        }
-    }
+    })
+    .await
 }
 
 /// Discards what is already buffered of a request body the pipeline did not read (a local
