@@ -1,7 +1,7 @@
 //! The hosts of a cluster: per-host atomics, health flags and the healthy-host snapshot.
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -199,7 +199,13 @@ impl HostSet {
 
     /// The current health snapshot.
     pub fn snapshot(&self) -> Arc<HealthSnapshot> {
-        Arc::clone(&self.snapshot.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(&self.current())
+    }
+
+    /// The current health snapshot, read-locked: what a host pick reads without taking a
+    /// reference (health changes wait for it, and a pick never waits for anything).
+    pub fn current(&self) -> RwLockReadGuard<'_, Arc<HealthSnapshot>> {
+        self.snapshot.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Sets or clears a health flag; returns whether it changed. When an active health check

@@ -113,7 +113,7 @@ impl LoadBalancer {
         stats: &ClusterStats,
         ctx: PickContext<'_>,
     ) -> Option<usize> {
-        let snapshot = hosts.snapshot();
+        let snapshot = hosts.current();
         let level = match snapshot.levels.len() {
             0 => return None,
             1 => 0,

@@ -34,9 +34,9 @@ pub(crate) struct Exchange {
     pub start: Instant,
     /// The chosen cluster.
     pub cluster: Option<Arc<Cluster>>,
-    /// The host of the attempt in flight (reported to outlier detection when a route-level
-    /// timer cuts the attempt short).
-    pub in_flight: Option<Arc<Host>>,
+    /// The index of the host of the attempt in flight (reported to outlier detection when a
+    /// route-level timer cuts the attempt short).
+    pub in_flight: Option<usize>,
     /// The `max_requests` slot and host active-request count of the final attempt.
     pub attempt: Option<(ResourceGuard, ActiveRequest)>,
     /// The request is gRPC: local replies take gRPC form.
@@ -74,16 +74,17 @@ impl Exchange {
         self.entry.upstream_host = Some(host.endpoint.addr);
         self.entry.backend = Some(Arc::clone(&host.backend));
         self.entry.replica = Some(host.endpoint.replica);
-        self.in_flight = Some(Arc::clone(host));
+        self.in_flight = Some(host.index);
     }
 
     /// A route-level timer ended the request while an attempt was in flight: Envoy resets that
     /// upstream request and tells outlier detection about a local-origin timeout.
     pub fn abandon_attempt(&mut self, e: ProxyError) {
-        if let (Some(host), Some(cluster)) = (self.in_flight.take(), &self.cluster)
+        if let (Some(index), Some(cluster)) = (self.in_flight.take(), &self.cluster)
+            && let Some(host) = cluster.hosts.hosts().get(index)
             && let Some(mapped) = e.local_origin_status()
         {
-            cluster.report(&host, Outcome::LocalFailure(mapped));
+            cluster.report(host, Outcome::LocalFailure(mapped));
         }
     }
 

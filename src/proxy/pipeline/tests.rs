@@ -216,6 +216,26 @@ async fn route_timeout_gives_504_ut() {
     p.shutdown().await;
 }
 
+/// The attempt a route timeout cuts short is reported to outlier detection as a timeout (a
+/// gateway failure, 504), as Envoy's router does when it resets the upstream request.
+#[tokio::test]
+async fn route_timeout_reports_the_abandoned_attempt_to_outlier_detection() {
+    let b = Backend::start("x", Behavior::default()).await;
+    let mut c = cluster(&[b.addr]);
+    c.outlier_detection = Some(OutlierDetectionConfig {
+        consecutive_gateway_failure: NonZeroU32::new(1),
+        max_ejection_percent: Percent::HUNDRED,
+        ..OutlierDetectionConfig::default()
+    });
+    let mut action = forward();
+    action.timeout = Some(Duration::from_millis(100));
+    let p = start(c, action).await;
+    assert_eq!(get(addr(&p), "/?delay=400", &[]).await.status, 504);
+    assert_eq!(stat(&p, "outlier_detection.ejections_enforced_total"), 1);
+    assert!(!p.cluster(CLUSTER).unwrap().hosts.hosts()[0].is_healthy());
+    p.shutdown().await;
+}
+
 #[tokio::test]
 async fn per_try_timeout_retries_on_another_host() {
     let slow = Backend::start("slow", slow(500)).await;
