@@ -230,6 +230,11 @@ struct Shared<S> {
     sink: Arc<S>,
     tally: Tally,
     cancel: CancellationToken,
+    /// Set once `cancel` fires, before `wake` wakes the workers: what a worker checks on each
+    /// wake-up, one atomic load (the token's own check takes its lock).
+    cancelled: AtomicBool,
+    /// Cancelled after `cancelled` is set; each worker waits on it once.
+    wake: CancellationToken,
     /// Set once the first request is shed, so the warning is logged once per load.
     shedding: AtomicBool,
 }
@@ -278,9 +283,20 @@ pub async fn run_load<S: SampleSink + 'static>(
         sink,
         tally: Tally::new(&template_histogram),
         cancel,
+        cancelled: AtomicBool::new(false),
+        wake: CancellationToken::new(),
         shedding: AtomicBool::new(false),
     });
     tracing::debug!(load = %spec.name, target = %spec.target, workers, "load starting");
+    // Turns the cancellation into the flag and the workers' wake-up; aborted with the set when
+    // the load ends (or its future is dropped).
+    let mut watcher = JoinSet::new();
+    let watched = Arc::clone(&shared);
+    watcher.spawn(async move {
+        watched.cancel.cancelled().await;
+        watched.cancelled.store(true, Ordering::Release);
+        watched.wake.cancel();
+    });
     let mut tasks = JoinSet::new();
     for slot in 0..workers {
         tasks.spawn(worker(Arc::clone(&shared), slot));
@@ -307,12 +323,14 @@ pub async fn run_load<S: SampleSink + 'static>(
 async fn worker<S: SampleSink>(shared: Arc<Shared<S>>, slot: usize) {
     let mut conn = Connection::new();
     // Polled once, this future wakes the worker's task when the load is cancelled; after that
-    // an atomic load tells (polling it on every wake-up would take its lock each time).
-    let cancelled = shared.cancel.cancelled();
-    tokio::pin!(cancelled);
-    if poll_fn(|cx| Poll::Ready(cancelled.as_mut().poll(cx)))
-        .await
-        .is_ready()
+    // the flag tells (polling it on every wake-up would take the token's lock each time).
+    let woken = shared.wake.cancelled();
+    tokio::pin!(woken);
+    // A load cancelled before it started sends nothing, whether or not the watcher ran yet.
+    if shared.cancel.is_cancelled()
+        || poll_fn(|cx| Poll::Ready(woken.as_mut().poll(cx)))
+            .await
+            .is_ready()
     {
         return;
     }
@@ -321,7 +339,7 @@ async fn worker<S: SampleSink>(shared: Arc<Shared<S>>, slot: usize) {
         let send = shared.client.send(&mut conn, seq);
         tokio::pin!(send);
         let result = poll_fn(|cx| {
-            if shared.cancel.is_cancelled() {
+            if shared.cancelled.load(Ordering::Acquire) {
                 return Poll::Ready(None);
             }
             send.as_mut().poll(cx).map(Some)
