@@ -112,7 +112,7 @@ pub struct Pipeline {
     /// Per route (same index as the router's routes): its names and weighted clusters.
     targets: Vec<RouteTargets>,
     shared: Shared,
-    stats: Arc<ListenerStats>,
+    /// The listener's stats and access log, shared with every request's exchange.
     records: Arc<Records>,
 }
 
@@ -180,7 +180,7 @@ impl Pipeline {
             .collect::<Result<_, ConfigError>>()?;
         let records = Arc::new(Records {
             sink: Arc::clone(&shared.sink),
-            listener: Arc::clone(&stats),
+            listener: stats,
         });
         Ok(Pipeline {
             listener: Arc::from(listener.name.as_str()),
@@ -188,7 +188,6 @@ impl Pipeline {
             router,
             targets,
             shared,
-            stats,
             records,
         })
     }
@@ -209,7 +208,7 @@ impl Pipeline {
 
     /// The listener's HTTP stats (the server counts protocol errors in them).
     pub(crate) fn http_stats(&self) -> &HttpStats {
-        &self.stats.stats
+        &self.records.listener.stats
     }
 
     /// Handles one downstream request end to end.
@@ -236,7 +235,7 @@ impl Pipeline {
         B::Error: std::fmt::Display,
     {
         let start = Instant::now();
-        self.stats.stats.downstream_rq_total.inc();
+        self.http_stats().downstream_rq_total.inc();
         let (mut parts, body) = req.into_parts();
         headers::clean_external_request(&mut parts.headers);
         let request_id = headers::ensure_request_id(&mut parts.headers, &self.shared.request_ids);
@@ -307,7 +306,7 @@ impl Pipeline {
         x.redirect = redirect;
         // Route match.
         let Some(index) = self.router.route_index(parts) else {
-            self.stats.stats.no_route.inc();
+            self.http_stats().no_route.inc();
             return Pass::Done(self.reply(x, ProxyError::NoRoute.local_reply(), None));
         };
         let route = &self.router.routes()[index];
@@ -317,7 +316,7 @@ impl Pipeline {
         x.entry.route = Some(Arc::clone(&targets.name));
         let action = match &route.action {
             RouteAction::DirectResponse { status, body } => {
-                self.stats.stats.rq_direct_response.inc();
+                self.http_stats().rq_direct_response.inc();
                 return Pass::Done(self.reply(x, LocalReply::new(*status, body.clone()), ov));
             }
             RouteAction::Forward(f) => f,
@@ -340,7 +339,7 @@ impl Pipeline {
         let body = match read_body(body, features.buffer_limit).await {
             Ok(b) => b,
             Err(BodyRead::TooLarge) => {
-                self.stats.stats.downstream_rq_too_large.inc();
+                self.http_stats().downstream_rq_too_large.inc();
                 let reply = LocalReply::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     Bytes::from_static(PAYLOAD_TOO_LARGE_BODY.as_bytes()),
