@@ -241,10 +241,14 @@ run_wrk() { # OUT PORT
     taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/" >"$out"
 }
 
+run_wrk_closed() { # OUT URL: wrk as a load generator (section c)
+    "${CPU_WRAP[@]}" taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$2" >"$1"
+}
+
 run_chaosgate_load() { # OUT URL ARGS...
     local out=$1 url=$2
     shift 2
-    taskset -c 1 "$CHAOSGATE" load "$url" --threads 1 --duration "${DURATION}s" \
+    "${CPU_WRAP[@]}" taskset -c 1 "$CHAOSGATE" load "$url" --threads 1 --duration "${DURATION}s" \
         --connections "$CONNECTIONS" --format json "$@" >"$out"
 }
 
@@ -252,7 +256,7 @@ run_oha() { # OUT URL ARGS...
     local out=$1 url=$2
     shift 2
     ((HAVE_OHA)) || return 0
-    taskset -c 1 oha --no-tui "${OHA_JSON[@]}" -z "${DURATION}s" -c "$CONNECTIONS" "$@" "$url" >"$out"
+    "${CPU_WRAP[@]}" taskset -c 1 oha --no-tui "${OHA_JSON[@]}" -z "${DURATION}s" -c "$CONNECTIONS" "$@" "$url" >"$out"
 }
 
 measure_target() { # REP TARGET
@@ -282,14 +286,36 @@ measure_target() { # REP TARGET
     fi
 }
 
+# with_cpu FILE FUNCTION ARGS... : runs a run_* function with its generator wrapped so that FILE
+# gets the CPU seconds the generator used (user + system), then the backend's CPU seconds before
+# and after. When the backend's core is saturated, the closed-loop rps measures the backend under
+# each generator's traffic; the generator's own CPU per request is what tells them apart.
+CPU_WRAP=()
+with_cpu() {
+    local file=$1 backend_before
+    shift
+    backend_before=$(cpu_seconds "$BACKEND_PID")
+    CPU_WRAP=(python3 -c 'import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"{usage.ru_utime + usage.ru_stime}\n")
+sys.exit(code)' "$file")
+    "$@"
+    CPU_WRAP=()
+    echo "$backend_before $(cpu_seconds "$BACKEND_PID")" >>"$file"
+}
+
 measure_loadgens() { # REP
     local rep=$1 dir="$WORK/results/$1/loadgen" url="http://127.0.0.1:$BACKEND_PORT/"
     mkdir -p "$dir"
     log "rep $rep: load generators"
     taskset -p -c 0 "$BACKEND_PID" >/dev/null
-    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$url" >"$dir/wrk.txt"
-    run_chaosgate_load "$dir/closed-chaosgate.json" "$url" --concurrency "$CONNECTIONS"
-    run_oha "$dir/closed-oha.json" "$url"
+    with_cpu "$dir/cpu-wrk.txt" run_wrk_closed "$dir/wrk.txt" "$url"
+    with_cpu "$dir/cpu-chaosgate.txt" run_chaosgate_load "$dir/closed-chaosgate.json" "$url" \
+        --concurrency "$CONNECTIONS"
+    if ((HAVE_OHA)); then
+        with_cpu "$dir/cpu-oha.txt" run_oha "$dir/closed-oha.json" "$url"
+    fi
     run_chaosgate_load "$dir/open-chaosgate.json" "$url" --rate "$ACCURACY_RATE"
     run_oha "$dir/open-oha.json" "$url" -q "$ACCURACY_RATE" --latency-correction
     taskset -p -c 1 "$BACKEND_PID" >/dev/null

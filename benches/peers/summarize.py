@@ -12,6 +12,7 @@ from pathlib import Path
 
 PROXIES = ["chaosgate", "nginx", "haproxy"]
 TARGETS = ["direct"] + PROXIES
+LOAD_GENERATORS = ["chaosgate", "wrk", "oha"]
 
 
 def wrk(path):
@@ -76,12 +77,20 @@ def ratio(a, b):
     return a["median"] / b["median"]
 
 
+def paired_ratio(a, b):
+    """The per-repetition ratios a / b, when both were measured in every repetition."""
+    if not a or not b or len(a["values"]) != len(b["values"]):
+        return None
+    return stat([x / y for x, y in zip(a["values"], b["values"]) if y])
+
+
 def collect(results, duration):
     reps = sorted(p for p in results.iterdir() if p.is_dir())
     raw = {"proxy": {}, "open": {}, "loadgen": {}}
     per = lambda: {t: [] for t in TARGETS}
     wrk_runs, open_cg, open_oha, rss, cpu = per(), per(), per(), per(), per()
     lg = {"wrk": [], "chaosgate": [], "oha": [], "open_chaosgate": [], "open_oha": []}
+    lg_cpu = {g: [] for g in LOAD_GENERATORS}
     for rep in reps:
         for t in TARGETS:
             d = rep / t
@@ -99,7 +108,22 @@ def collect(results, duration):
         lg["oha"].append(oha(d / "closed-oha.json", duration))
         lg["open_chaosgate"].append(chaosgate_load(d / "open-chaosgate.json", duration))
         lg["open_oha"].append(oha(d / "open-oha.json", duration))
-    return len(reps), wrk_runs, open_cg, open_oha, rss, cpu, lg
+        for g in LOAD_GENERATORS:
+            lg_cpu[g].append(generator_cpu(d / f"cpu-{g}.txt", lg[g][-1], duration))
+    return len(reps), wrk_runs, open_cg, open_oha, rss, cpu, lg, lg_cpu
+
+
+def generator_cpu(path, run, duration):
+    """A closed-loop generator's own CPU µs per response, and how busy the backend's core was
+    meanwhile (1.0: saturated, so the rps compares the backend under each generator's load)."""
+    if run is None or not path.exists():
+        return None
+    generator_s, backend_before, backend_after = map(float, path.read_text().split())
+    responses = run["requests"] if "requests" in run else run["rps"] * duration
+    if not responses:
+        return None
+    return {"cpu_us_per_request": generator_s / responses * 1e6,
+            "backend_busy": (backend_after - backend_before) / duration}
 
 
 def pick(runs, key):
@@ -107,7 +131,8 @@ def pick(runs, key):
 
 
 def summarize(args):
-    n, wrk_runs, open_cg, open_oha, rss, cpu, lg = collect(Path(args.results), args.duration)
+    n, wrk_runs, open_cg, open_oha, rss, cpu, lg, lg_cpu = collect(Path(args.results),
+                                                                  args.duration)
     proxy = {}
     for t in TARGETS:
         proxy[t] = {
@@ -143,6 +168,9 @@ def summarize(args):
             "chaosgate": stat(pick(lg["chaosgate"], "rps")),
             "oha": stat(pick(lg["oha"], "rps")),
         },
+        "cpu_us_per_request": {g: stat(pick(lg_cpu[g], "cpu_us_per_request"))
+                               for g in LOAD_GENERATORS},
+        "backend_busy": {g: stat(pick(lg_cpu[g], "backend_busy")) for g in LOAD_GENERATORS},
         "open_accuracy": {
             "chaosgate": stat([r["ok_rps"] / args.accuracy_rate for r in lg["open_chaosgate"]]),
             "oha": stat([r["ok_rps"] / args.accuracy_rate if r else None
@@ -157,9 +185,12 @@ def summarize(args):
                        ("cpu_us_per_request", "cpu_per_request")):
         for peer in ("nginx", "haproxy"):
             a, b = cg[key], proxy[peer][key]
-            paired[f"{label}_vs_{peer}"] = stat(
-                [x / y for x, y in zip(a["values"], b["values"]) if y]
-                if a and b and len(a["values"]) == len(b["values"]) else [])
+            paired[f"{label}_vs_{peer}"] = paired_ratio(a, b)
+    for key, label in (("closed_rps", "loadgen_rps"), ("cpu_us_per_request",
+                                                       "loadgen_cpu_per_request")):
+        for peer in ("wrk", "oha"):
+            paired[f"{label}_vs_{peer}"] = paired_ratio(loadgen[key]["chaosgate"],
+                                                        loadgen[key][peer])
     ratios = {
         "proxy_rps_vs_nginx": ratio(cg["rps"], proxy["nginx"]["rps"]),
         "proxy_rps_vs_haproxy": ratio(cg["rps"], proxy["haproxy"]["rps"]),
@@ -175,6 +206,10 @@ def summarize(args):
                                     loadgen["closed_rps"]["wrk"]),
         "loadgen_rps_vs_oha": ratio(loadgen["closed_rps"]["chaosgate"],
                                     loadgen["closed_rps"]["oha"]),
+        "loadgen_cpu_per_request_vs_wrk": ratio(loadgen["cpu_us_per_request"]["chaosgate"],
+                                                loadgen["cpu_us_per_request"]["wrk"]),
+        "loadgen_cpu_per_request_vs_oha": ratio(loadgen["cpu_us_per_request"]["chaosgate"],
+                                                loadgen["cpu_us_per_request"]["oha"]),
     }
     for tool in ("chaosgate_load", "oha"):
         a = added[tool]
@@ -238,8 +273,12 @@ def print_table(s):
               f"{cell(e['p99_ms'], '{:.3f}'):>20} {cell(e['added_p50_ms'], '{:.3f}'):>22} "
               f"{cell(e['added_p99_ms'], '{:.3f}'):>22}\n")
     w("\n(c) load generators against the backend alone (generator on core 1, backend on core 0)\n")
-    for g in ("chaosgate", "wrk", "oha"):
-        w(f"closed loop rps     {g:<10} {cell(lg['closed_rps'][g]):>24}\n")
+    w(f"{'closed loop':<19} {'generator':<10} {'rps':>24} {'its CPU µs/req':>20} "
+      f"{'backend core busy':>20}\n")
+    for g in LOAD_GENERATORS:
+        w(f"{'':<19} {g:<10} {cell(lg['closed_rps'][g]):>24} "
+          f"{cell(lg['cpu_us_per_request'][g], '{:.2f}'):>20} "
+          f"{cell(lg['backend_busy'][g], '{:.2f}'):>20}\n")
     for g in ("chaosgate", "oha"):
         w(f"open-loop accuracy  {g:<10} {cell(lg['open_accuracy'][g], '{:.3f}'):>24}"
           f"   (achieved 2xx/s ÷ {st['accuracy_rate']} asked)\n")
