@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
             timeout: Duration::from_secs(5),
             connections: NonZeroUsize::new(connections).unwrap_or(NonZeroUsize::MIN),
             max_backlog: 10_000,
-            request_id_prefix: "bench".to_owned(),
+            request_id_prefix: Some("bench".to_owned()),
         };
         let wall = Instant::now();
         let connections_before = connections_seen.load(Ordering::Relaxed);

@@ -74,11 +74,13 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct RequestTemplate {
     method: Method,
-    /// The request line and headers, ending with `x-request-id: <prefix>`; a request appends
-    /// its sequence number and the blank line.
+    /// The request line and headers, ending with `x-request-id: <prefix>` when requests carry
+    /// an id (a request appends its sequence number and the blank line), else with the last
+    /// header line (a request appends the blank line).
     head: Vec<u8>,
-    /// `<run prefix>-<load index>-`, the request id minus its sequence number.
-    id_prefix: String,
+    /// `<run prefix>-<load index>-`, the request id minus its sequence number; `None` when
+    /// requests carry no id.
+    id_prefix: Option<String>,
 }
 
 /// A load's client: target, request template and per-request timeout.
@@ -114,13 +116,15 @@ enum Failure {
 }
 
 impl RequestTemplate {
-    /// Builds the template; `host` defaults to the target address when `None`.
+    /// Builds the template. With a `request_id_prefix`, each request carries the
+    /// `x-request-id` `<prefix>-<load>-<seq>` (replacing one given in `headers`); without one,
+    /// it carries only `headers` and the Host.
     pub fn try_new(
         method: Method,
         path: &str,
         host: &str,
         headers: &[(String, String)],
-        request_id_prefix: &str,
+        request_id_prefix: Option<&str>,
         load: u16,
     ) -> Result<Self, ClientError> {
         let uri: Uri =
@@ -145,13 +149,13 @@ impl RequestTemplate {
             let value_h = HeaderValue::from_str(value).map_err(|_| invalid())?;
             map.append(name_h, value_h);
         }
-        let id_prefix = format!("{request_id_prefix}-{load}-");
-        if HeaderValue::from_str(&id_prefix).is_err() {
-            return Err(ClientError::InvalidRequestIdPrefix(
-                request_id_prefix.to_owned(),
-            ));
+        let id_prefix = request_id_prefix.map(|prefix| format!("{prefix}-{load}-"));
+        if let (Some(prefix), Some(id)) = (request_id_prefix, &id_prefix)
+            && HeaderValue::from_str(id).is_err()
+        {
+            return Err(ClientError::InvalidRequestIdPrefix(prefix.to_owned()));
         }
-        let head = encode_head(&method, &uri, &map, &id_prefix);
+        let head = encode_head(&method, &uri, &map, id_prefix.as_deref());
         Ok(Self {
             method,
             head,
@@ -159,17 +163,22 @@ impl RequestTemplate {
         })
     }
 
-    /// The `x-request-id` of request `seq`.
-    pub fn request_id(&self, seq: u64) -> String {
-        format!("{}{seq}", self.id_prefix)
+    /// The `x-request-id` of request `seq`, if requests carry one.
+    pub fn request_id(&self, seq: u64) -> Option<String> {
+        self.id_prefix
+            .as_ref()
+            .map(|prefix| format!("{prefix}{seq}"))
     }
 
     /// Puts the bytes of request `seq` in `out`.
     fn write_request(&self, seq: u64, out: &mut Vec<u8>) {
         out.clear();
         out.extend_from_slice(&self.head);
-        out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
-        out.extend_from_slice(b"\r\n\r\n");
+        if self.id_prefix.is_some() {
+            out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -355,16 +364,22 @@ impl Failure {
 }
 
 /// The request line and headers, as hyper wrote them for a bodiless request: lower-case names
-/// in the map's order, no `content-length`, no `transfer-encoding`; `x-request-id` comes last
-/// so a request only appends its number.
-fn encode_head(method: &Method, uri: &Uri, headers: &HeaderMap, id_prefix: &str) -> Vec<u8> {
+/// in the map's order, no `content-length`, no `transfer-encoding`; a generated `x-request-id`
+/// comes last so a request only appends its number.
+fn encode_head(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    id_prefix: Option<&str>,
+) -> Vec<u8> {
     let mut head = Vec::with_capacity(128);
     head.extend_from_slice(method.as_str().as_bytes());
     head.push(b' ');
     head.extend_from_slice(uri.to_string().as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in headers {
-        if name == TRANSFER_ENCODING || name.as_str() == REQUEST_ID_HEADER {
+        let replaced = id_prefix.is_some() && name.as_str() == REQUEST_ID_HEADER;
+        if name == TRANSFER_ENCODING || replaced {
             continue;
         }
         head.extend_from_slice(name.as_str().as_bytes());
@@ -372,9 +387,11 @@ fn encode_head(method: &Method, uri: &Uri, headers: &HeaderMap, id_prefix: &str)
         head.extend_from_slice(value.as_bytes());
         head.extend_from_slice(b"\r\n");
     }
-    head.extend_from_slice(REQUEST_ID_HEADER.as_bytes());
-    head.extend_from_slice(b": ");
-    head.extend_from_slice(id_prefix.as_bytes());
+    if let Some(prefix) = id_prefix {
+        head.extend_from_slice(REQUEST_ID_HEADER.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(prefix.as_bytes());
+    }
     head
 }
 

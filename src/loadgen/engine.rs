@@ -79,8 +79,9 @@ pub struct LoadSpec {
     /// Open loop: overdue, not-yet-sent requests allowed before further ones are shed as client
     /// overload (0 sheds every request that is already late when a worker takes it).
     pub max_backlog: u64,
-    /// First part of every `x-request-id` (`<prefix>-<index>-<seq>`), e.g. the run id.
-    pub request_id_prefix: String,
+    /// First part of every `x-request-id` (`<prefix>-<index>-<seq>`), e.g. the run id; `None`
+    /// sends no `x-request-id`.
+    pub request_id_prefix: Option<String>,
 }
 
 /// How requests are paced.
@@ -150,7 +151,7 @@ impl LoadSpec {
             timeout: DEFAULT_TIMEOUT,
             connections,
             max_backlog: DEFAULT_MAX_BACKLOG,
-            request_id_prefix: "cg".to_owned(),
+            request_id_prefix: Some("cg".to_owned()),
         }
     }
 }
@@ -264,7 +265,7 @@ pub async fn run_load<S: SampleSink + 'static>(
         &spec.path,
         &host,
         &spec.headers,
-        &spec.request_id_prefix,
+        spec.request_id_prefix.as_deref(),
         spec.index,
     )
     .map_err(|source| LoadError::Request {

@@ -67,6 +67,10 @@ pub async fn run_standalone(
     spec.host = Some(target.host);
     spec.path = target.path;
     spec.timeout = timeout;
+    // Nothing joins the standalone tool's samples to a proxy's log, and a load generator adds
+    // no header the user did not ask for (wrk and oha add none): the target parses only what
+    // it would see from its real clients.
+    spec.request_id_prefix = None;
     if let Some(c) = connections {
         spec.connections = c;
     }

@@ -50,6 +50,6 @@ pub fn load_spec(
     if let Some(c) = load.connections.and_then(|c| NonZeroUsize::new(c as usize)) {
         spec.connections = c;
     }
-    spec.request_id_prefix = request_id_prefix.to_string();
+    spec.request_id_prefix = Some(request_id_prefix.to_string());
     Ok(spec)
 }

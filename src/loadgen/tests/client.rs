@@ -1,13 +1,17 @@
 //! The client against in-test servers: responses, keep-alive, and transport-error classes.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use http::Method;
+use tokio_util::sync::CancellationToken;
 
 use super::server::{AfterReply, Behavior, Raw, TestServer, refused_addr};
 use crate::loadgen::client::{Client, ClientError, Connection, RequestTemplate};
+use crate::loadgen::engine::LoadMode;
 use crate::loadgen::sample::TransportErrorKind;
+use crate::loadgen::standalone::{resolve_url, run_standalone};
 
 fn client(target: SocketAddr, timeout: Duration) -> Client {
     client_with(Method::GET, target, timeout)
@@ -19,7 +23,7 @@ fn client_with(method: Method, target: SocketAddr, timeout: Duration) -> Client 
         "/payments?x=1",
         "shop.example.com",
         &[("x-user-id".to_owned(), "one".to_owned())],
-        "run1",
+        Some("run1"),
         3,
     )
     .expect("template");
@@ -175,6 +179,25 @@ async fn the_request_head_is_what_hyper_sent() {
         );
         assert_eq!(server.connection_count(), 1);
     }
+}
+
+#[tokio::test]
+async fn without_a_request_id_prefix_requests_carry_only_the_given_headers() {
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+    let server = replying(OK, AfterReply::KeepOpen).await;
+    let headers = [("x-request-id".to_owned(), "mine".to_owned())];
+    let template =
+        RequestTemplate::try_new(Method::GET, "/", "h", &headers, None, 0).expect("template");
+    assert_eq!(template.request_id(3), None);
+    let client = Client::new(server.addr, template, TIMEOUT);
+    let mut conn = Connection::new();
+    expect_statuses(&client, &mut conn, 3, 200).await;
+    // The user's own id goes out as given, and nothing is appended to it.
+    assert_eq!(
+        server.last_request(),
+        "GET / HTTP/1.1\r\nhost: h\r\nx-request-id: mine\r\n\r\n"
+    );
+    assert_eq!(server.connection_count(), 1);
 }
 
 #[tokio::test]
@@ -408,21 +431,53 @@ async fn malformed_responses_are_other_errors() {
 
 #[test]
 fn request_templates_are_validated() {
-    let bad_path = RequestTemplate::try_new(Method::GET, "payments", "h", &[], "r", 0);
+    let bad_path = RequestTemplate::try_new(Method::GET, "payments", "h", &[], Some("r"), 0);
     assert!(matches!(bad_path, Err(ClientError::InvalidPath { .. })));
-    let absolute = RequestTemplate::try_new(Method::GET, "http://x/y", "h", &[], "r", 0);
+    let absolute = RequestTemplate::try_new(Method::GET, "http://x/y", "h", &[], Some("r"), 0);
     assert!(matches!(absolute, Err(ClientError::InvalidPath { .. })));
     let bad_header = RequestTemplate::try_new(
         Method::GET,
         "/",
         "h",
         &[("bad name".into(), "v".into())],
-        "r",
+        Some("r"),
         0,
     );
     assert!(matches!(bad_header, Err(ClientError::InvalidHeader { .. })));
-    let bad_host = RequestTemplate::try_new(Method::GET, "/", "h\nx", &[], "r", 0);
+    let bad_host = RequestTemplate::try_new(Method::GET, "/", "h\nx", &[], Some("r"), 0);
     assert!(matches!(bad_host, Err(ClientError::InvalidHost(_))));
-    let ok = RequestTemplate::try_new(Method::GET, "/", "h", &[], "run7", 2).expect("valid");
-    assert_eq!(ok.request_id(41), "run7-2-41");
+    let ok = RequestTemplate::try_new(Method::GET, "/", "h", &[], Some("run7"), 2).expect("valid");
+    assert_eq!(ok.request_id(41).as_deref(), Some("run7-2-41"));
+    let bad_prefix = RequestTemplate::try_new(Method::GET, "/", "h", &[], Some("r\n"), 0);
+    assert!(matches!(
+        bad_prefix,
+        Err(ClientError::InvalidRequestIdPrefix(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_standalone_load_adds_no_request_id() {
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+    let server = replying(OK, AfterReply::KeepOpen).await;
+    let target = resolve_url(&format!("http://{}/x", server.addr))
+        .await
+        .expect("url");
+    let mode = LoadMode::Closed {
+        concurrency: NonZeroUsize::MIN,
+    };
+    let summary = run_standalone(
+        target,
+        mode,
+        Duration::from_millis(200),
+        None,
+        TIMEOUT,
+        CancellationToken::new(),
+    )
+    .await
+    .expect("load");
+    assert!(summary.responses > 0);
+    assert_eq!(
+        server.last_request(),
+        format!("GET /x HTTP/1.1\r\nhost: {}\r\n\r\n", server.addr)
+    );
 }
