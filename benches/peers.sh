@@ -4,6 +4,7 @@
 #   (b) added latency at a fixed open-loop rate (chaosgate load and oha), proxy minus direct
 #   (c) load generator: chaosgate load vs wrk vs oha (closed loop rps; open-loop rate accuracy)
 #   (d) peak RSS (VmHWM) of each proxy under that load
+#   (e) system calls per request of each proxy under the wrk load (strace -c; once per run)
 # Each measurement runs BENCH_REPS times; the table shows medians with the min–max spread, and
 # ratios chaosgate ÷ peer. JSON lands in reports/bench/ (gitignored).
 #
@@ -67,6 +68,7 @@ install_tools() {
     command -v haproxy >/dev/null || missing+=(haproxy)
     command -v wrk >/dev/null || missing+=(wrk)
     command -v taskset >/dev/null || missing+=(util-linux)
+    command -v strace >/dev/null || missing+=(strace)
     command -v python3 >/dev/null || missing+=(python3)
     if ((${#missing[@]})); then
         local sudo=()
@@ -321,6 +323,25 @@ measure_loadgens() { # REP
     taskset -p -c 1 "$BACKEND_PID" >/dev/null
 }
 
+# System calls per request of one proxy under the wrk load: counts, which repeat where times do
+# not (strace slows the proxy down, but not what it asks of the kernel per request). Once per
+# run, after the repetitions.
+measure_syscalls() { # TARGET
+    local target=$1 dir="$WORK/syscalls/$1" tracer
+    command -v strace >/dev/null || return 0
+    mkdir -p "$dir"
+    start_proxy "$target"
+    log "system calls: $target"
+    warm_up "$PROXY_PORT"
+    strace -f -c -o "$dir/strace.txt" -p "$PROXY_PID" 2>/dev/null &
+    tracer=$!
+    sleep 0.5
+    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d3s "http://127.0.0.1:$PROXY_PORT/" >"$dir/wrk.txt"
+    kill -INT "$tracer"
+    wait "$tracer" || true
+    stop "$PROXY_PID"
+}
+
 # --- main --------------------------------------------------------------------------------------
 
 main() {
@@ -353,11 +374,14 @@ main() {
         done
         measure_loadgens "$rep"
     done
+    for target in chaosgate nginx haproxy; do
+        measure_syscalls "$target"
+    done
     mkdir -p "$ROOT/reports/bench"
     local stamp out
     stamp=$(date -u +%Y%m%dT%H%M%SZ)
     out="$ROOT/reports/bench/peers-$stamp.json"
-    python3 "$HERE/summarize.py" "$WORK/results" "$out" \
+    python3 "$HERE/summarize.py" "$WORK/results" "$out" --syscalls "$WORK/syscalls" \
         --duration "$DURATION" --connections "$CONNECTIONS" \
         --latency-rate "$LATENCY_RATE" --accuracy-rate "$ACCURACY_RATE" \
         --load-before "$load" --load-after "$(cut -d' ' -f1 /proc/loadavg)" \
@@ -369,6 +393,7 @@ main() {
     cp "$out" "$ROOT/reports/bench/latest.json"
     # The raw tool outputs, to re-read or re-summarize later.
     cp -r "$WORK/results" "$ROOT/reports/bench/peers-$stamp-raw"
+    [[ ! -d $WORK/syscalls ]] || cp -r "$WORK/syscalls" "$ROOT/reports/bench/peers-$stamp-syscalls"
     log "written: $out"
 }
 

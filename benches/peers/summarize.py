@@ -62,6 +62,34 @@ def oha(path, duration):
     }
 
 
+def strace_counts(path):
+    """{syscall: calls} from an `strace -c` table."""
+    counts = {}
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        # % time, seconds, usecs/call, calls, [errors,] syscall
+        if len(fields) in (5, 6) and fields[3].isdigit() and fields[-1] != "total":
+            counts[fields[-1]] = int(fields[3])
+    return counts
+
+
+def syscalls(directory):
+    """Per proxy: system calls per request, in all and by name (the most frequent first)."""
+    out = {}
+    for t in PROXIES:
+        d = directory / t if directory else None
+        if not d or not (d / "strace.txt").exists() or not (d / "wrk.txt").exists():
+            continue
+        requests = wrk(d / "wrk.txt")["requests"]
+        counts = strace_counts(d / "strace.txt")
+        if not requests or not counts:
+            continue
+        by_name = sorted(((n / requests, name) for name, n in counts.items()), reverse=True)
+        out[t] = {"per_request": sum(counts.values()) / requests,
+                  "by_name": {name: per for per, name in by_name}}
+    return out
+
+
 def stat(values):
     """Median and spread of the repetitions' values (None when there is nothing)."""
     values = [v for v in values if v is not None]
@@ -177,6 +205,7 @@ def summarize(args):
                          for r in lg["open_oha"]]),
         },
     }
+    calls = syscalls(Path(args.syscalls) if args.syscalls else None)
     cg = proxy["chaosgate"]
     # Ratios within each repetition (peers measured minutes apart share the machine's state
     # more closely than medians taken over all repetitions do).
@@ -211,6 +240,10 @@ def summarize(args):
         "loadgen_cpu_per_request_vs_oha": ratio(loadgen["cpu_us_per_request"]["chaosgate"],
                                                 loadgen["cpu_us_per_request"]["oha"]),
     }
+    for peer in ("nginx", "haproxy"):
+        if "chaosgate" in calls and peer in calls:
+            ratios[f"syscalls_per_request_vs_{peer}"] = (calls["chaosgate"]["per_request"]
+                                                         / calls[peer]["per_request"])
     for tool in ("chaosgate_load", "oha"):
         a = added[tool]
         for peer in ("nginx", "haproxy"):
@@ -227,6 +260,7 @@ def summarize(args):
         "proxy_throughput": proxy,
         "added_latency": added,
         "load_generator": loadgen,
+        "syscalls_under_wrk": calls,
         "ratios_chaosgate_over_peer": ratios,
         "paired_ratios_chaosgate_over_peer": paired,
     }
@@ -282,6 +316,11 @@ def print_table(s):
     for g in ("chaosgate", "oha"):
         w(f"open-loop accuracy  {g:<10} {cell(lg['open_accuracy'][g], '{:.3f}'):>24}"
           f"   (achieved 2xx/s ÷ {st['accuracy_rate']} asked)\n")
+    if s["syscalls_under_wrk"]:
+        w("\n(e) system calls per request under wrk (strace -c, one run; counts, not times)\n")
+        for t, e in s["syscalls_under_wrk"].items():
+            top = ", ".join(f"{name} {per:.3f}" for name, per in list(e["by_name"].items())[:5])
+            w(f"{t:<10} {e['per_request']:>6.2f}   {top}\n")
     w("\nratios chaosgate ÷ peer: of the medians, and [per-repetition ratios: median, min–max]\n")
     paired = s["paired_ratios_chaosgate_over_peer"]
     for k, v in q.items():
@@ -300,6 +339,7 @@ def main():
     ap.add_argument("--load-before", type=float)
     ap.add_argument("--load-after", type=float)
     ap.add_argument("--versions", nargs="*", default=[])
+    ap.add_argument("--syscalls", help="the folder of strace counts (one per proxy)")
     args = ap.parse_args()
     summary = summarize(args)
     Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
