@@ -149,12 +149,15 @@ impl RequestTemplate {
             let value_h = HeaderValue::from_str(value).map_err(|_| invalid())?;
             map.append(name_h, value_h);
         }
-        let id_prefix = request_id_prefix.map(|prefix| format!("{prefix}-{load}-"));
-        if let (Some(prefix), Some(id)) = (request_id_prefix, &id_prefix)
-            && HeaderValue::from_str(id).is_err()
-        {
-            return Err(ClientError::InvalidRequestIdPrefix(prefix.to_owned()));
-        }
+        let id_prefix = request_id_prefix
+            .map(|prefix| {
+                let id = format!("{prefix}-{load}-");
+                match HeaderValue::from_str(&id) {
+                    Ok(_) => Ok(id),
+                    Err(_) => Err(ClientError::InvalidRequestIdPrefix(prefix.to_owned())),
+                }
+            })
+            .transpose()?;
         let head = encode_head(&method, &uri, &map, id_prefix.as_deref());
         Ok(Self {
             method,
