@@ -234,18 +234,19 @@ peak_rss_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
 # --- measurements (each writes one file into $WORK/results/) ---------------------------------
 
-warm_up() { # PORT
-    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "http://127.0.0.1:$1/" >/dev/null
-}
+# A command prefix the run_* functions put before their generator (set only by with_cpu).
+CPU_WRAP=()
 
-run_wrk() { # OUT PORT
+# run_wrk OUT PORT [WRK ARGS...]: keep-alive load on CONNECTIONS connections from core 1 for
+# DURATION (a later -d in the arguments wins).
+run_wrk() {
     local out=$1 port=$2
-    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/" >"$out"
+    shift 2
+    "${CPU_WRAP[@]}" taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$@" \
+        "http://127.0.0.1:$port/" >"$out"
 }
 
-run_wrk_closed() { # OUT URL: wrk as a load generator (section c)
-    "${CPU_WRAP[@]}" taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$2" >"$1"
-}
+warm_up() { run_wrk /dev/null "$1" -d"${WARMUP}s"; } # PORT
 
 run_chaosgate_load() { # OUT URL ARGS...
     local out=$1 url=$2
@@ -275,7 +276,7 @@ measure_target() { # REP TARGET
     log "rep $rep: $target"
     warm_up "$port"
     [[ -z $pid ]] || before=$(cpu_seconds "$pid")
-    run_wrk "$dir/wrk.txt" "$port"
+    run_wrk "$dir/wrk.txt" "$port" --latency
     if [[ -n $pid ]]; then
         after=$(cpu_seconds "$pid")
         echo "$before $after" >"$dir/cpu.txt"
@@ -292,7 +293,6 @@ measure_target() { # REP TARGET
 # gets the CPU seconds the generator used (user + system), then the backend's CPU seconds before
 # and after. When the backend's core is saturated, the closed-loop rps measures the backend under
 # each generator's traffic; the generator's own CPU per request is what tells them apart.
-CPU_WRAP=()
 with_cpu() {
     local file=$1 backend_before
     shift
@@ -312,7 +312,7 @@ measure_loadgens() { # REP
     mkdir -p "$dir"
     log "rep $rep: load generators"
     taskset -p -c 0 "$BACKEND_PID" >/dev/null
-    with_cpu "$dir/cpu-wrk.txt" run_wrk_closed "$dir/wrk.txt" "$url"
+    with_cpu "$dir/cpu-wrk.txt" run_wrk "$dir/wrk.txt" "$BACKEND_PORT"
     with_cpu "$dir/cpu-chaosgate.txt" run_chaosgate_load "$dir/closed-chaosgate.json" "$url" \
         --concurrency "$CONNECTIONS"
     if ((HAVE_OHA)); then
@@ -336,7 +336,7 @@ measure_syscalls() { # TARGET
     strace -f -c -o "$dir/strace.txt" -p "$PROXY_PID" 2>/dev/null &
     tracer=$!
     sleep 0.5
-    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d3s "http://127.0.0.1:$PROXY_PORT/" >"$dir/wrk.txt"
+    run_wrk "$dir/wrk.txt" "$PROXY_PORT" -d3s
     kill -INT "$tracer"
     wait "$tracer" || true
     stop "$PROXY_PID"
